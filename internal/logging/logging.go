@@ -1,0 +1,102 @@
+// Package logging writes log/slog records as the JSON lines Cloud Logging
+// understands: "severity", "message", "time", and the trace field that links
+// a line to its request.
+package logging
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+)
+
+// TraceKey is the field Cloud Logging reads to link a line to a trace.
+const TraceKey = "logging.googleapis.com/trace"
+
+// New returns a JSON logger for w in Cloud Logging's format at level.
+func New(w io.Writer, level slog.Leveler) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{
+		Level:       level,
+		ReplaceAttr: replaceAttr,
+	}))
+}
+
+func replaceAttr(groups []string, a slog.Attr) slog.Attr {
+	if len(groups) > 0 {
+		return a
+	}
+	switch a.Key {
+	case slog.MessageKey:
+		a.Key = "message"
+	case slog.LevelKey:
+		a.Key = "severity"
+		a.Value = slog.StringValue(severity(a.Value.Any().(slog.Level)))
+	}
+	return a
+}
+
+// severity maps slog levels to Cloud Logging's LogSeverity names.
+func severity(l slog.Level) string {
+	switch {
+	case l >= slog.LevelError:
+		return "ERROR"
+	case l >= slog.LevelWarn:
+		return "WARNING"
+	case l >= slog.LevelInfo:
+		return "INFO"
+	default:
+		return "DEBUG"
+	}
+}
+
+// Trace returns the value for TraceKey for a request in project, read from
+// the X-Cloud-Trace-Context or W3C traceparent header, or "" when the
+// request carries neither or the project is unknown.
+func Trace(h http.Header, project string) string {
+	if project == "" {
+		return ""
+	}
+	var id string
+	if v := h.Get("X-Cloud-Trace-Context"); v != "" {
+		id, _, _ = strings.Cut(v, "/")
+	} else if v := h.Get("Traceparent"); v != "" {
+		// version-traceid-parentid-flags
+		parts := strings.Split(v, "-")
+		if len(parts) == 4 {
+			id = parts[1]
+		}
+	}
+	if !validTraceID(id) {
+		return ""
+	}
+	return "projects/" + project + "/traces/" + id
+}
+
+func validTraceID(id string) bool {
+	if len(id) != 32 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}
+
+type ctxKey struct{}
+
+// WithLogger returns a context that carries l.
+func WithLogger(ctx context.Context, l *slog.Logger) context.Context {
+	return context.WithValue(ctx, ctxKey{}, l)
+}
+
+// FromContext returns the logger stored by WithLogger, or slog.Default.
+func FromContext(ctx context.Context) *slog.Logger {
+	if l, ok := ctx.Value(ctxKey{}).(*slog.Logger); ok {
+		return l
+	}
+	return slog.Default()
+}
