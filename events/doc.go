@@ -1,0 +1,27 @@
+// Package events turns a verified Gemini API webhook body into the normalized
+// completion event that geminihook publishes to Pub/Sub, and turns a received
+// Pub/Sub message back into that event.
+//
+// The package is the product's public message contract. It is pure: it uses
+// only the standard library, reads no environment, talks to no service and
+// logs nothing. Pub/Sub messages appear here in plain types ([Message]); the
+// caller adapts them to its client library.
+//
+// Producer side (the webhook receiver), after the signature was verified:
+//
+//	e, err := events.Parse(body, events.Meta{ID: webhookID, ReceivedAt: now, Scheme: events.SchemeHMAC})
+//	if errors.Is(err, events.ErrMalformed) {
+//		msg := events.NewQuarantineMessage(body, meta, err) // publish to Topic(prefix, FamilyQuarantine)
+//	}
+//	msg, err := events.NewMessage(e) // publish to Topic(prefix, e.Family)
+//
+// Consumer side (any downstream Go service):
+//
+//	e, err := events.Decode(events.Message{Data: m.Data, Attributes: m.Attributes})
+//	switch e.Outcome { case events.OutcomeSucceeded: ... }
+//
+// The JSON form of [Event] is versioned by [SchemaVersion] and described by
+// event.schema.json and SCHEMA.md in this directory. Fields may be added
+// within a schema version; removing or changing the meaning of a field bumps
+// it.
+package events

@@ -1,0 +1,168 @@
+package events
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+	"unicode/utf8"
+)
+
+// MarshalJSON returns the event's JSON: the same bytes as the data of
+// [NewMessage]. Payload and UserMetadata are written verbatim.
+func (e Event) MarshalJSON() ([]byte, error) {
+	return appendEvent(nil, &e)
+}
+
+// errInvalidEvent is wrapped by encoding errors of events that Parse never
+// produces (hand-built events with missing fields or invalid raw JSON).
+var errInvalidEvent = errors.New("invalid event")
+
+// appendEvent appends the JSON of e to b, fields in the order SCHEMA.md
+// lists them.
+func appendEvent(b []byte, e *Event) ([]byte, error) {
+	if err := validate(e); err != nil {
+		return nil, err
+	}
+	b = append(b, `{"schema_version":`...)
+	b = appendString(b, e.SchemaVersion)
+	b = append(b, `,"id":`...)
+	b = appendString(b, e.ID)
+	b = append(b, `,"type":`...)
+	b = appendString(b, e.Type)
+	b = append(b, `,"family":`...)
+	b = appendString(b, string(e.Family))
+	b = append(b, `,"outcome":`...)
+	b = appendString(b, string(e.Outcome))
+	b = append(b, `,"resource":`...)
+	b = appendString(b, e.Resource)
+	if e.ResourceID != "" {
+		b = append(b, `,"resource_id":`...)
+		b = appendString(b, e.ResourceID)
+	}
+	if !e.OccurredAt.IsZero() {
+		b = append(b, `,"occurred_at":`...)
+		b = appendTime(b, e.OccurredAt)
+	}
+	b = append(b, `,"received_at":`...)
+	b = appendTime(b, e.ReceivedAt)
+	if e.OutputURI != "" {
+		b = append(b, `,"output_uri":`...)
+		b = appendString(b, e.OutputURI)
+	}
+	if e.FileName != "" {
+		b = append(b, `,"file_name":`...)
+		b = appendString(b, e.FileName)
+	}
+	if e.Error != nil {
+		b = append(b, `,"error":{"code":`...)
+		b = appendString(b, e.Error.Code)
+		b = append(b, `,"message":`...)
+		b = appendString(b, e.Error.Message)
+		b = append(b, '}')
+	}
+	if len(e.UserMetadata) > 0 {
+		b = append(b, `,"user_metadata":`...)
+		b = append(b, e.UserMetadata...)
+	}
+	b = append(b, `,"signature_scheme":`...)
+	b = appendString(b, e.SignatureScheme)
+	b = append(b, `,"payload_version":`...)
+	b = appendString(b, e.PayloadVersion)
+	b = append(b, `,"payload":`...)
+	b = append(b, e.Payload...)
+	return append(b, '}'), nil
+}
+
+// validate checks what the JSON form needs and Parse guarantees.
+func validate(e *Event) error {
+	switch {
+	case e.SchemaVersion == "":
+		return fmt.Errorf("%w: empty schema_version", errInvalidEvent)
+	case e.ID == "":
+		return fmt.Errorf("%w: empty id", errInvalidEvent)
+	case e.Type == "":
+		return fmt.Errorf("%w: empty type", errInvalidEvent)
+	case e.Family == "":
+		return fmt.Errorf("%w: empty family", errInvalidEvent)
+	case e.Outcome == "":
+		return fmt.Errorf("%w: empty outcome", errInvalidEvent)
+	case !inJSONRange(e.ReceivedAt) || !inJSONRange(e.OccurredAt):
+		return fmt.Errorf("%w: time outside years 0000-9999", errInvalidEvent)
+	case !isObject(e.Payload):
+		return fmt.Errorf("%w: payload is not a JSON object", errInvalidEvent)
+	case len(e.UserMetadata) > 0 && !isObject(e.UserMetadata):
+		return fmt.Errorf("%w: user_metadata is not a JSON object", errInvalidEvent)
+	}
+	return nil
+}
+
+func isObject(raw json.RawMessage) bool {
+	return len(raw) > 0 && raw[0] == '{' && json.Valid(raw)
+}
+
+func inJSONRange(t time.Time) bool {
+	y := t.UTC().Year()
+	return y >= 0 && y <= 9999
+}
+
+// appendTime appends t in UTC as an RFC 3339 JSON string with the fraction
+// trimmed of trailing zeros, as time.Time's MarshalJSON writes it.
+func appendTime(b []byte, t time.Time) []byte {
+	b = append(b, '"')
+	b = t.UTC().AppendFormat(b, time.RFC3339Nano)
+	return append(b, '"')
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendString appends s as a JSON string. It escapes what RFC 8259 requires
+// plus U+2028 and U+2029 (as encoding/json does) and replaces invalid UTF-8
+// with U+FFFD. HTML characters are not escaped.
+func appendString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}

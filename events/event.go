@@ -1,0 +1,373 @@
+package events
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// SchemaVersion is the version of the Event JSON, carried in its
+// "schema_version" field and in the "schema_version" attribute. It is a
+// decimal integer in a string and is bumped only on a breaking change
+// (removing a field, changing a field's type or meaning). Fields are added
+// without a bump; consumers must ignore fields they do not know.
+const SchemaVersion = "1"
+
+// Signature schemes, as reported by the verifier in [Meta].Scheme.
+const (
+	// SchemeHMAC: a static webhook signed with a Standard Webhooks HMAC secret.
+	SchemeHMAC = "hmac"
+	// SchemeJWT: a dynamic webhook signed with an RS256 JWT.
+	SchemeJWT = "jwt"
+)
+
+// MaxDepth is the deepest nesting of arrays and objects accepted in a body;
+// the top-level object is depth 1. Deeper bodies are malformed
+// ([ReasonTooDeep]). The bound keeps the published event readable by common
+// JSON parsers with default limits (for example serde_json's 128 and Ruby's
+// 100), since the event wraps the body one level deeper.
+const MaxDepth = 64
+
+// Meta is what the receiver knows about a delivery besides its body, from
+// signature verification.
+type Meta struct {
+	// ID is the webhook-id header: the idempotency key.
+	ID string
+	// ReceivedAt is when the delivery arrived.
+	ReceivedAt time.Time
+	// Scheme is the verified signature scheme: SchemeHMAC or SchemeJWT.
+	Scheme string
+	// Claims holds the claims of a verified JWT; nil for HMAC. When the body
+	// carries no user_metadata and Claims["user_metadata"] is a JSON object,
+	// the event takes it from there.
+	Claims map[string]any
+}
+
+// Event is the normalized completion event: the data of every Pub/Sub
+// message on a family topic. SCHEMA.md documents every field.
+//
+// Times are in UTC. The zero OccurredAt means the body had no usable
+// "timestamp"; it is then omitted from the JSON.
+type Event struct {
+	// SchemaVersion is [SchemaVersion] for events built by this package.
+	SchemaVersion string `json:"schema_version"`
+	// ID is the webhook-id: the idempotency key. Retries of one delivery share it.
+	ID string `json:"id"`
+	// Type is Gemini's event type verbatim ("batch.completed" stays as sent).
+	Type string `json:"type"`
+	// Family is the topic family of Type.
+	Family Family `json:"family"`
+	// Outcome is the normalized result of Type.
+	Outcome Outcome `json:"outcome"`
+	// Resource is Gemini's data.id verbatim: a bare id or a resource name.
+	// Empty when the body has none (pings).
+	Resource string `json:"resource"`
+	// ResourceID is the last "/"-separated segment of Resource: "abc" for
+	// "batches/abc", the whole value for a bare id.
+	ResourceID string `json:"resource_id,omitempty"`
+	// OccurredAt is the body's "timestamp" (RFC 3339). Zero when absent or
+	// unparseable; the event is kept either way.
+	OccurredAt time.Time `json:"occurred_at,omitzero"`
+	// ReceivedAt is when the receiver got the delivery.
+	ReceivedAt time.Time `json:"received_at"`
+	// OutputURI is data.output_file_uri, or else data.video_uri.
+	OutputURI string `json:"output_uri,omitempty"`
+	// FileName is data.file_name (video generation: the Files API name).
+	FileName string `json:"file_name,omitempty"`
+	// Error is the job's error, from data.error_code/data.error_message or a
+	// nested data.error object; nil when the body carries none.
+	Error *Error `json:"error,omitempty"`
+	// UserMetadata is the user_metadata object echoed by Gemini, compacted:
+	// from the top level, else from data, else from the JWT claims.
+	UserMetadata json.RawMessage `json:"user_metadata,omitempty"`
+	// SignatureScheme is how the delivery was authenticated: "hmac" or "jwt".
+	SignatureScheme string `json:"signature_scheme"`
+	// PayloadVersion is the body's "version" verbatim; "" when the body had
+	// none (such bodies are read as "v1").
+	PayloadVersion string `json:"payload_version"`
+	// Payload is the original body with leading and trailing JSON whitespace
+	// removed; the bytes in between are kept verbatim. Parse copies it: it
+	// never aliases the body passed in.
+	Payload json.RawMessage `json:"payload"`
+}
+
+// Error is the error a failed job reports.
+type Error struct {
+	// Code is the error code as text; numeric codes keep their JSON literal ("3").
+	Code string `json:"code"`
+	// Message is the human-readable error message.
+	Message string `json:"message"`
+}
+
+// ErrMalformed is wrapped by every error [Parse] returns: the body cannot be
+// understood and belongs on the quarantine topic.
+var ErrMalformed = errors.New("events: malformed payload")
+
+// Reasons a body is malformed, carried in [MalformedError].Reason and in the
+// quarantine_reason attribute. They are stable and safe to log or use as a
+// metric label.
+const (
+	ReasonInvalidUTF8        = "invalid_utf8"        // the body is not valid UTF-8
+	ReasonTooDeep            = "too_deep"            // nesting deeper than MaxDepth
+	ReasonInvalidJSON        = "invalid_json"        // not JSON (including empty bodies)
+	ReasonNotObject          = "not_object"          // JSON, but not an object
+	ReasonMissingType        = "missing_type"        // no "type", or null
+	ReasonTypeNotString      = "type_not_string"     // "type" is not a string
+	ReasonEmptyType          = "empty_type"          // "type" is ""
+	ReasonUnsupportedVersion = "unsupported_version" // "version" present and not "v1"
+	ReasonDataNotObject      = "data_not_object"     // "data" present and not an object or null
+)
+
+// MalformedError reports why a body cannot be understood. It never holds
+// body bytes.
+type MalformedError struct {
+	// Reason is one of the Reason constants.
+	Reason string
+}
+
+// Error returns "events: malformed payload: " followed by the reason.
+func (e *MalformedError) Error() string { return ErrMalformed.Error() + ": " + e.Reason }
+
+// Unwrap returns ErrMalformed.
+func (e *MalformedError) Unwrap() error { return ErrMalformed }
+
+func malformed(reason string) error { return &MalformedError{Reason: reason} }
+
+// wireBody is the part of a Gemini body the event uses. Values are kept raw
+// so that a field of an unexpected type never fails the whole body.
+type wireBody struct {
+	Type              json.RawMessage `json:"type"`
+	Version           json.RawMessage `json:"version"`
+	Timestamp         json.RawMessage `json:"timestamp"`
+	Data              *wireData       `json:"data"`
+	UserMetadata      json.RawMessage `json:"user_metadata"`
+	UserMetadataCamel json.RawMessage `json:"userMetadata"`
+}
+
+type wireData struct {
+	ID                json.RawMessage `json:"id"`
+	OutputFileURI     json.RawMessage `json:"output_file_uri"`
+	VideoURI          json.RawMessage `json:"video_uri"`
+	FileName          json.RawMessage `json:"file_name"`
+	ErrorCode         json.RawMessage `json:"error_code"`
+	ErrorMessage      json.RawMessage `json:"error_message"`
+	Error             json.RawMessage `json:"error"`
+	UserMetadata      json.RawMessage `json:"user_metadata"`
+	UserMetadataCamel json.RawMessage `json:"userMetadata"`
+}
+
+type wireError struct {
+	Code    json.RawMessage `json:"code"`
+	Message json.RawMessage `json:"message"`
+}
+
+// Parse normalizes a verified webhook body into an Event.
+//
+//   - A body of a known type gives its family and outcome.
+//   - A well-formed body of an unknown type (a ping, a future event) gives
+//     FamilyOther and OutcomeUnknown.
+//   - A body that cannot be understood gives an error wrapping ErrMalformed,
+//     a *MalformedError; the Event is then the zero value.
+//
+// Field names are matched as encoding/json matches them (an exact match, else
+// a case-insensitive one) and, for a repeated key, the last occurrence wins.
+// Unknown fields are kept in Payload and never cause an error. SCHEMA.md lists
+// every leniency. Invalid UTF-8 in m.ID or m.Scheme is replaced by U+FFFD so
+// the event survives a JSON round trip.
+func Parse(body []byte, m Meta) (Event, error) {
+	if !utf8.Valid(body) {
+		return Event{}, malformed(ReasonInvalidUTF8)
+	}
+	if tooDeep(body, MaxDepth) {
+		return Event{}, malformed(ReasonTooDeep)
+	}
+	var w wireBody
+	if err := json.Unmarshal(body, &w); err != nil {
+		if _, ok := errors.AsType[*json.UnmarshalTypeError](err); !ok {
+			return Event{}, malformed(ReasonInvalidJSON)
+		}
+		// Syntax is checked before any value is decoded, so a type error
+		// means valid JSON of an unexpected shape.
+		if payloadStart(body) != '{' {
+			return Event{}, malformed(ReasonNotObject)
+		}
+		return Event{}, malformed(ReasonDataNotObject)
+	}
+	if payloadStart(body) != '{' { // null decodes without error
+		return Event{}, malformed(ReasonNotObject)
+	}
+	if isAbsent(w.Type) {
+		return Event{}, malformed(ReasonMissingType)
+	}
+	typ, ok := rawString(w.Type)
+	if !ok {
+		return Event{}, malformed(ReasonTypeNotString)
+	}
+	if typ == "" {
+		return Event{}, malformed(ReasonEmptyType)
+	}
+	var version string
+	if !isAbsent(w.Version) {
+		version, ok = rawString(w.Version)
+		if !ok || version != "v1" {
+			return Event{}, malformed(ReasonUnsupportedVersion)
+		}
+	}
+
+	info, _ := Lookup(typ)
+	e := Event{
+		SchemaVersion:   SchemaVersion,
+		ID:              strings.ToValidUTF8(m.ID, "\uFFFD"),
+		Type:            typ,
+		Family:          info.Family,
+		Outcome:         info.Outcome,
+		ReceivedAt:      m.ReceivedAt.UTC(),
+		SignatureScheme: strings.ToValidUTF8(m.Scheme, "\uFFFD"),
+		PayloadVersion:  version,
+		Payload:         json.RawMessage(bytes.Clone(bytes.Trim(body, jsonSpace))),
+	}
+	if ts, ok := rawString(w.Timestamp); ok {
+		if t, err := time.Parse(time.RFC3339Nano, ts); err == nil {
+			if t = t.UTC(); t.Year() >= 0 && t.Year() <= 9999 {
+				e.OccurredAt = t
+			}
+		}
+	}
+	um := firstObject(w.UserMetadata, w.UserMetadataCamel)
+	if d := w.Data; d != nil {
+		e.Resource, _ = rawScalar(d.ID)
+		e.ResourceID = lastSegment(e.Resource)
+		e.OutputURI, _ = rawString(d.OutputFileURI)
+		if e.OutputURI == "" {
+			e.OutputURI, _ = rawString(d.VideoURI)
+		}
+		e.FileName, _ = rawString(d.FileName)
+		e.Error = parseError(d)
+		if um == nil {
+			um = firstObject(d.UserMetadata, d.UserMetadataCamel)
+		}
+	}
+	if um != nil {
+		var buf bytes.Buffer
+		buf.Grow(len(um))
+		_ = json.Compact(&buf, um) // um is a valid object: Compact cannot fail
+		e.UserMetadata = buf.Bytes()
+	} else if v, ok := m.Claims["user_metadata"].(map[string]any); ok {
+		if b, err := json.Marshal(v); err == nil {
+			e.UserMetadata = b
+		}
+	}
+	return e, nil
+}
+
+// parseError reads the flat error_code/error_message pair, falling back to a
+// nested {"code","message"} object for each part that is missing.
+func parseError(d *wireData) *Error {
+	code, _ := rawScalar(d.ErrorCode)
+	msg, _ := rawString(d.ErrorMessage)
+	if (code == "" || msg == "") && len(d.Error) > 0 && d.Error[0] == '{' {
+		var we wireError
+		if json.Unmarshal(d.Error, &we) == nil {
+			if code == "" {
+				code, _ = rawScalar(we.Code)
+			}
+			if msg == "" {
+				msg, _ = rawString(we.Message)
+			}
+		}
+	}
+	if code == "" && msg == "" {
+		return nil
+	}
+	return &Error{Code: code, Message: msg}
+}
+
+// isAbsent reports whether a field was missing or null.
+func isAbsent(raw json.RawMessage) bool {
+	return len(raw) == 0 || string(raw) == "null"
+}
+
+// rawString returns the value of a raw JSON string. ok is false when raw is
+// not a string.
+func rawString(raw json.RawMessage) (s string, ok bool) {
+	if len(raw) < 2 || raw[0] != '"' {
+		return "", false
+	}
+	if bytes.IndexByte(raw, '\\') < 0 {
+		return string(raw[1 : len(raw)-1]), true
+	}
+	if json.Unmarshal(raw, &s) != nil {
+		return "", false
+	}
+	return s, true
+}
+
+// rawScalar returns a raw JSON string's value or a raw JSON number's literal.
+func rawScalar(raw json.RawMessage) (string, bool) {
+	if len(raw) > 0 && (raw[0] == '-' || raw[0] >= '0' && raw[0] <= '9') {
+		return string(raw), true
+	}
+	return rawString(raw)
+}
+
+// firstObject returns the first candidate that is a JSON object.
+func firstObject(candidates ...json.RawMessage) json.RawMessage {
+	for _, c := range candidates {
+		if len(c) > 0 && c[0] == '{' {
+			return c
+		}
+	}
+	return nil
+}
+
+// lastSegment returns what follows the last '/' in s.
+func lastSegment(s string) string {
+	return s[strings.LastIndexByte(s, '/')+1:]
+}
+
+// jsonSpace is the insignificant whitespace of JSON (RFC 8259).
+const jsonSpace = " \t\r\n"
+
+// payloadStart returns the first non-whitespace byte of b, or 0.
+func payloadStart(b []byte) byte {
+	b = bytes.TrimLeft(b, jsonSpace)
+	if len(b) == 0 {
+		return 0
+	}
+	return b[0]
+}
+
+// tooDeep reports whether b nests arrays and objects deeper than limit. It
+// skips string contents and needs no valid JSON: invalid input is rejected
+// later by the decoder.
+func tooDeep(b []byte, limit int) bool {
+	depth := 0
+	inString := false
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		if inString {
+			switch c {
+			case '\\':
+				i++
+			case '"':
+				inString = false
+			}
+			continue
+		}
+		switch c {
+		case '"':
+			inString = true
+		case '{', '[':
+			depth++
+			if depth > limit {
+				return true
+			}
+		case '}', ']':
+			depth--
+		}
+	}
+	return false
+}

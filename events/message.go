@@ -1,0 +1,270 @@
+package events
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Message is a Pub/Sub message in plain types. The caller copies it into its
+// client's message type (pubsub.Message{Data: m.Data, Attributes: m.Attributes}).
+type Message struct {
+	// Data is the message payload.
+	Data []byte
+	// Attributes are the message attributes, within Pub/Sub's limits.
+	Attributes map[string]string
+}
+
+// Attribute names of family and quarantine messages. SCHEMA.md describes them.
+const (
+	AttrWebhookID        = "webhook_id"
+	AttrEventType        = "event_type"
+	AttrEventFamily      = "event_family"
+	AttrOutcome          = "outcome"
+	AttrResource         = "resource"
+	AttrResourceID       = "resource_id"
+	AttrSignatureScheme  = "signature_scheme"
+	AttrPayloadVersion   = "payload_version"
+	AttrSchemaVersion    = "schema_version"
+	AttrReceivedAt       = "received_at"
+	AttrQuarantineReason = "quarantine_reason"
+	// AttrMetadataPrefix prefixes attributes copied from user_metadata.
+	AttrMetadataPrefix = "meta_"
+
+	AttrCESpecVersion     = "ce-specversion"
+	AttrCEID              = "ce-id"
+	AttrCEType            = "ce-type"
+	AttrCESource          = "ce-source"
+	AttrCETime            = "ce-time"
+	AttrCESubject         = "ce-subject"
+	AttrCEDataContentType = "ce-datacontenttype"
+	// AttrContentType is the Pub/Sub binding's own name for datacontenttype,
+	// read by the CloudEvents SDKs.
+	AttrContentType = "Content-Type"
+)
+
+// CloudEvents values.
+const (
+	// CloudEventsSpecVersion is the ce-specversion of every message.
+	CloudEventsSpecVersion = "1.0"
+	// CloudEventsSource is the ce-source of every message: the Gemini API service.
+	CloudEventsSource = "//generativelanguage.googleapis.com"
+	// CloudEventsTypePrefix prefixes Gemini's type in ce-type:
+	// "com.google.gemini.batch.succeeded".
+	CloudEventsTypePrefix = "com.google.gemini."
+	// CloudEventsQuarantineType is the ce-type of quarantine messages, whose
+	// Gemini type is not known.
+	CloudEventsQuarantineType = "com.github.geminihook.quarantined"
+)
+
+// Pub/Sub attribute limits (https://cloud.google.com/pubsub/quotas#resource_limits).
+const (
+	// MaxAttributeValueBytes is the longest attribute value Pub/Sub accepts;
+	// longer values are cut at a UTF-8 rune boundary at or below it.
+	MaxAttributeValueBytes = 1024
+	// MaxAttributeKeyBytes is the longest attribute key Pub/Sub accepts.
+	MaxAttributeKeyBytes = 256
+	// MaxAttributes is the most attributes Pub/Sub accepts on one message.
+	MaxAttributes = 100
+	// MaxMetadataAttributes bounds the meta_<key> attributes copied from
+	// user_metadata.
+	MaxMetadataAttributes = 16
+	// maxMetadataKeyBytes bounds a user_metadata key copied to an attribute.
+	maxMetadataKeyBytes = 64
+)
+
+// ErrInvalidMessage is wrapped by errors of [Decode] and [DecodeQuarantine]
+// for messages that are not geminihook events of the expected kind.
+var ErrInvalidMessage = errors.New("events: invalid message")
+
+// ErrUnsupportedSchemaVersion is wrapped by [Decode] errors for events of a
+// schema version this package does not read: upgrade the consumer.
+var ErrUnsupportedSchemaVersion = errors.New("events: unsupported schema version")
+
+// NewMessage builds the family-topic message of e: Data is the event's JSON
+// and Attributes carry the routing fields and CloudEvents binary-mode
+// attributes described in SCHEMA.md. Attributes never fail the message:
+// empty values are omitted and long values are truncated. NewMessage fails
+// only for an event Parse would not produce (missing id, type, family or
+// outcome, a time outside years 0000-9999, a payload or user_metadata that is
+// not a JSON object).
+func NewMessage(e Event) (Message, error) {
+	data, err := appendEvent(make([]byte, 0, len(e.Payload)+len(e.UserMetadata)+512), &e)
+	if err != nil {
+		return Message{}, fmt.Errorf("events: new message: %w", err)
+	}
+	a := make(map[string]string, 20)
+	setAttr(a, AttrWebhookID, e.ID)
+	setAttr(a, AttrEventType, e.Type)
+	setAttr(a, AttrEventFamily, string(e.Family))
+	setAttr(a, AttrOutcome, string(e.Outcome))
+	setAttr(a, AttrResource, e.Resource)
+	setAttr(a, AttrResourceID, e.ResourceID)
+	setAttr(a, AttrSignatureScheme, e.SignatureScheme)
+	setAttr(a, AttrPayloadVersion, e.PayloadVersion)
+	setAttr(a, AttrSchemaVersion, e.SchemaVersion)
+	setAttr(a, AttrCESpecVersion, CloudEventsSpecVersion)
+	setAttr(a, AttrCEID, e.ID)
+	setAttr(a, AttrCEType, CloudEventsTypePrefix+e.Type)
+	setAttr(a, AttrCESource, CloudEventsSource)
+	t := e.OccurredAt
+	if t.IsZero() {
+		t = e.ReceivedAt
+	}
+	setAttr(a, AttrCETime, t.UTC().Format(time.RFC3339Nano))
+	setAttr(a, AttrCESubject, e.Resource)
+	setAttr(a, AttrCEDataContentType, "application/json")
+	setAttr(a, AttrContentType, "application/json")
+	addMetadataAttrs(a, e.UserMetadata)
+	return Message{Data: data, Attributes: a}, nil
+}
+
+// NewQuarantineMessage builds the quarantine-topic message of an authentic
+// delivery whose body could not be understood: Data is body verbatim, and
+// the attributes carry m and the reason (the Reason of a *MalformedError in
+// reason's chain, else "unclassified"). It never fails.
+func NewQuarantineMessage(body []byte, m Meta, reason error) Message {
+	r := "unclassified"
+	if me, ok := errors.AsType[*MalformedError](reason); ok && me.Reason != "" {
+		r = me.Reason
+	}
+	a := make(map[string]string, 12)
+	setAttr(a, AttrWebhookID, m.ID)
+	setAttr(a, AttrSignatureScheme, m.Scheme)
+	setAttr(a, AttrEventFamily, string(FamilyQuarantine))
+	setAttr(a, AttrQuarantineReason, r)
+	setAttr(a, AttrSchemaVersion, SchemaVersion)
+	setAttr(a, AttrCESpecVersion, CloudEventsSpecVersion)
+	setAttr(a, AttrCEID, m.ID)
+	setAttr(a, AttrCEType, CloudEventsQuarantineType)
+	setAttr(a, AttrCESource, CloudEventsSource)
+	if !m.ReceivedAt.IsZero() {
+		ts := m.ReceivedAt.UTC().Format(time.RFC3339Nano)
+		setAttr(a, AttrReceivedAt, ts)
+		setAttr(a, AttrCETime, ts)
+	}
+	return Message{Data: body, Attributes: a}
+}
+
+// Decode turns a message received from a family topic back into its Event.
+// It reads Data only; attributes may have been truncated. It fails with
+// ErrUnsupportedSchemaVersion for an event of another schema version and with
+// ErrInvalidMessage for anything else that is not an event (for example a
+// quarantine message). Unknown fields are ignored, so a consumer keeps
+// working when fields are added.
+func Decode(m Message) (Event, error) {
+	if m.Attributes[AttrEventFamily] == string(FamilyQuarantine) {
+		return Event{}, fmt.Errorf("events: decode: %w: a quarantine message (use DecodeQuarantine)", ErrInvalidMessage)
+	}
+	var e Event
+	if err := json.Unmarshal(m.Data, &e); err != nil {
+		// The decoder's error text can quote message bytes; keep it out.
+		return Event{}, fmt.Errorf("events: decode: %w: data is not an event object", ErrInvalidMessage)
+	}
+	if e.SchemaVersion != SchemaVersion {
+		if e.SchemaVersion == "" {
+			return Event{}, fmt.Errorf("events: decode: %w: no schema_version", ErrInvalidMessage)
+		}
+		return Event{}, fmt.Errorf("events: decode: %w: %q", ErrUnsupportedSchemaVersion, truncate(e.SchemaVersion, 16))
+	}
+	if err := validate(&e); err != nil {
+		return Event{}, fmt.Errorf("events: decode: %w: %w", ErrInvalidMessage, err)
+	}
+	return e, nil
+}
+
+// DecodeQuarantine returns what a quarantine message carries: the body
+// verbatim, the delivery's Meta (ID, Scheme and ReceivedAt; JWT claims are
+// not kept) and the quarantine reason, so the body can be run through
+// [Parse] again. It fails with ErrInvalidMessage when m is not a quarantine
+// message.
+func DecodeQuarantine(m Message) (body []byte, meta Meta, reason string, err error) {
+	if m.Attributes[AttrEventFamily] != string(FamilyQuarantine) {
+		return nil, Meta{}, "", fmt.Errorf("events: decode quarantine: %w: event_family is not quarantine", ErrInvalidMessage)
+	}
+	meta = Meta{ID: m.Attributes[AttrWebhookID], Scheme: m.Attributes[AttrSignatureScheme]}
+	if meta.ID == "" {
+		return nil, Meta{}, "", fmt.Errorf("events: decode quarantine: %w: no webhook_id", ErrInvalidMessage)
+	}
+	if ts, ok := m.Attributes[AttrReceivedAt]; ok {
+		t, perr := time.Parse(time.RFC3339Nano, ts)
+		if perr != nil {
+			return nil, Meta{}, "", fmt.Errorf("events: decode quarantine: %w: received_at is not RFC 3339", ErrInvalidMessage)
+		}
+		meta.ReceivedAt = t.UTC()
+	}
+	return m.Data, meta, m.Attributes[AttrQuarantineReason], nil
+}
+
+// setAttr sets a[k] = v within Pub/Sub's limits: an empty value is omitted,
+// invalid UTF-8 is replaced by U+FFFD and a long value is truncated.
+func setAttr(a map[string]string, k, v string) {
+	if v == "" || len(a) >= MaxAttributes {
+		return
+	}
+	if !utf8.ValidString(v) {
+		v = strings.ToValidUTF8(v, "\uFFFD")
+	}
+	a[k] = truncate(v, MaxAttributeValueBytes)
+}
+
+// truncate cuts s to at most n bytes, at a rune boundary.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+// addMetadataAttrs copies string values of user_metadata into meta_<key>
+// attributes, for subscription filters. Only keys of 1 to 64 characters from
+// [A-Za-z0-9_-] qualify; the first MaxMetadataAttributes qualifying keys in
+// byte order are copied.
+func addMetadataAttrs(a map[string]string, um json.RawMessage) {
+	if len(um) == 0 {
+		return
+	}
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(um, &fields) != nil {
+		return
+	}
+	keys := make([]string, 0, len(fields))
+	for k, v := range fields {
+		if len(v) > 0 && v[0] == '"' && metadataKeyOK(k) {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	n := 0
+	for _, k := range keys {
+		if n == MaxMetadataAttributes {
+			break
+		}
+		s, ok := rawString(fields[k])
+		if !ok || s == "" {
+			continue
+		}
+		setAttr(a, AttrMetadataPrefix+k, s)
+		n++
+	}
+}
+
+func metadataKeyOK(k string) bool {
+	if k == "" || len(k) > maxMetadataKeyBytes {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
