@@ -175,8 +175,8 @@ type wireError struct {
 // Field names are matched as encoding/json matches them (an exact match, else
 // a case-insensitive one) and, for a repeated key, the last occurrence wins.
 // Unknown fields are kept in Payload and never cause an error. SCHEMA.md lists
-// every leniency. Invalid UTF-8 in m.ID or m.Scheme is replaced by U+FFFD so
-// the event survives a JSON round trip.
+// every leniency. Each run of invalid UTF-8 in m.ID or m.Scheme is replaced
+// by one U+FFFD so the event survives a JSON round trip.
 func Parse(body []byte, m Meta) (Event, error) {
 	if !utf8.Valid(body) {
 		return Event{}, malformed(ReasonInvalidUTF8)
