@@ -5,7 +5,6 @@ import (
 	"crypto"
 	"crypto/rsa"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -58,7 +57,7 @@ func (v *Verifier) verifyJWT(ctx context.Context, r Request, token string) (Deli
 	dot2 := dot1 + 1 + strings.IndexByte(token[dot1+1:], '.')
 	headerSeg, payloadSeg, sigSeg := token[:dot1], token[dot1+1:dot2], token[dot2+1:]
 
-	rawHeader, err := base64.RawURLEncoding.DecodeString(headerSeg)
+	rawHeader, err := strictURL.DecodeString(headerSeg)
 	if err != nil {
 		return Delivery{}, invalidToken(ErrTokenMalformed, "header is not base64url")
 	}
@@ -83,7 +82,7 @@ func (v *Verifier) verifyJWT(ctx context.Context, r Request, token string) (Deli
 		return Delivery{}, err
 	}
 
-	sig, err := base64.RawURLEncoding.DecodeString(sigSeg)
+	sig, err := strictURL.DecodeString(sigSeg)
 	if err != nil || len(sig) != pk.pub.Size() {
 		return Delivery{}, invalidToken(ErrBadSignature, "")
 	}
@@ -92,7 +91,7 @@ func (v *Verifier) verifyJWT(ctx context.Context, r Request, token string) (Deli
 		return Delivery{}, invalidToken(ErrBadSignature, "")
 	}
 
-	rawClaims, err := base64.RawURLEncoding.DecodeString(payloadSeg)
+	rawClaims, err := strictURL.DecodeString(payloadSeg)
 	if err != nil {
 		return Delivery{}, invalidToken(ErrTokenMalformed, "payload is not base64url")
 	}

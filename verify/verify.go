@@ -420,7 +420,7 @@ func keyringUnavailable(call string, err error) error {
 
 // parseV1Entries decodes up to MaxSignatureEntries v1 entries of sig into
 // sc.sigs and returns how many. Entries of other versions, and v1 entries
-// that are not the base64 (padded or not) of 32 bytes, are skipped.
+// that are not the standard base64 (padded or not) of 32 bytes, are skipped.
 func parseV1Entries(sig string, sc *scratch) int {
 	n := 0
 	for sig != "" && n < MaxSignatureEntries {
@@ -429,12 +429,15 @@ func parseV1Entries(sig string, sc *scratch) int {
 		if len(e) < 3 || e[0] != 'v' || e[1] != '1' || e[2] != ',' {
 			continue
 		}
-		b64 := strings.TrimRight(e[3:], "=")
-		if len(b64) != base64.RawStdEncoding.EncodedLen(sha256.Size) {
+		b64 := e[3:]
+		if len(b64) == paddedSigLen && b64[paddedSigLen-1] == '=' {
+			b64 = b64[:paddedSigLen-1]
+		}
+		if len(b64) != paddedSigLen-1 {
 			continue
 		}
 		in := sc.in[:copy(sc.in[:], b64)]
-		m, err := base64.RawStdEncoding.Decode(sc.sigs[n][:], in)
+		m, err := strictStd.Decode(sc.sigs[n][:], in)
 		if err != nil || m != sha256.Size {
 			continue
 		}
@@ -442,6 +445,16 @@ func parseV1Entries(sig string, sc *scratch) int {
 	}
 	return n
 }
+
+// paddedSigLen is the length of the padded base64 of an HMAC-SHA256.
+const paddedSigLen = 44
+
+// Strict decoders reject non-zero trailing bits, so one signature has exactly
+// one accepted spelling.
+var (
+	strictStd = base64.RawStdEncoding.Strict()
+	strictURL = base64.RawURLEncoding.Strict()
+)
 
 const noSecret = -2
 

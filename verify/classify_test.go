@@ -1,0 +1,111 @@
+package verify_test
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/geminihook/geminihook/verify"
+)
+
+func TestClassify(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    verify.Scheme
+		wantErr error
+	}{
+		{kaSig, verify.SchemeHMAC, nil},
+		{"v1a,abc", verify.SchemeHMAC, nil},
+		{"v2,abc", verify.SchemeHMAC, nil},
+		{"v10,abc", verify.SchemeHMAC, nil},
+		{"v1,", verify.SchemeHMAC, nil},
+		{"junk " + kaSig, verify.SchemeHMAC, nil},
+		{"  " + kaSig + "  ", verify.SchemeHMAC, nil},
+		{"eyJhbGciOiJSUzI1NiJ9.eyJhIjoxfQ.c2ln", verify.SchemeJWT, nil},
+		{" eyJhbGciOiJSUzI1NiJ9.eyJhIjoxfQ.c2ln\t", verify.SchemeJWT, nil},
+		{"eyJhbGciOiJub25lIn0.eyJhIjoxfQ.", verify.SchemeJWT, nil},
+		{"a-_.b.c", verify.SchemeJWT, nil},
+		{"", "", verify.ErrMissingHeader},
+		{" \t ", "", verify.ErrMissingHeader},
+		{"a.b", "", verify.ErrMalformedHeader},
+		{"a.b.c.d", "", verify.ErrMalformedHeader},
+		{"a..c", "", verify.ErrMalformedHeader},
+		{".b.c", "", verify.ErrMalformedHeader},
+		{"a.b=.c", "", verify.ErrMalformedHeader},
+		{"a.b.c d.e.f", "", verify.ErrMalformedHeader},
+		{"Bearer a.b.c", "", verify.ErrMalformedHeader},
+		{"v,abc", "", verify.ErrMalformedHeader},
+		{"vx,abc", "", verify.ErrMalformedHeader},
+		{"v1A,abc", "", verify.ErrMalformedHeader},
+		{"1,abc", "", verify.ErrMalformedHeader},
+		{"sha256=abc", "", verify.ErrMalformedHeader},
+		{strings.Repeat("a", verify.MaxSignatureHeaderLength-4) + ".b.c", verify.SchemeJWT, nil},
+		{strings.Repeat("a", verify.MaxSignatureHeaderLength) + ".b.c", "", verify.ErrMalformedHeader},
+	}
+	for _, tc := range tests {
+		name := tc.in
+		if len(name) > 40 {
+			name = name[:40]
+		}
+		t.Run(name, func(t *testing.T) {
+			got, err := verify.Classify(tc.in)
+			if got != tc.want || !errors.Is(err, tc.wantErr) || (err == nil) != (tc.wantErr == nil) {
+				t.Fatalf("Classify = %q, %v; want %q, %v", got, err, tc.want, tc.wantErr)
+			}
+		})
+	}
+}
+
+func TestNewOptions(t *testing.T) {
+	kr := verify.StaticKeyring{verify.MustParseSecret(kaSecret)}
+	for name, opts := range map[string]verify.Options{
+		"no scheme":          {},
+		"negative tolerance": {Keyring: kr, Tolerance: -1},
+		"negative leeway":    {Keyring: kr, Leeway: -1},
+		"negative id length": {Keyring: kr, MaxIDLength: -1},
+	} {
+		if _, err := verify.New(opts); err == nil {
+			t.Errorf("New(%s) succeeded", name)
+		}
+	}
+	// MaxIDLength is honoured.
+	v, err := verify.New(verify.Options{Keyring: kr, MaxIDLength: 4, Now: fixedClock(kaTime)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[string]error{"abcd": nil, "abcde": verify.ErrMalformedHeader} {
+		h := verify.SignHeaders(kr[0], id, kaTime, nil)
+		_, err := v.Verify(t.Context(), verify.Request{Header: h})
+		if !errors.Is(err, want) || (want == nil) != (err == nil) {
+			t.Errorf("id %q: %v, want %v", id, err, want)
+		}
+	}
+}
+
+func TestHTTPStatusAndReason(t *testing.T) {
+	tests := []struct {
+		err    error
+		status int
+		reason string
+	}{
+		{nil, http.StatusOK, "ok"},
+		{verify.ErrMissingHeader, 400, "missing_header"},
+		{verify.ErrMalformedHeader, 400, "malformed_header"},
+		{verify.ErrTimestampTooOld, 401, "timestamp_too_old"},
+		{verify.ErrTimestampTooNew, 401, "timestamp_too_new"},
+		{verify.ErrNoMatchingSignature, 401, "no_matching_signature"},
+		{verify.ErrInvalidToken, 401, "invalid_token"},
+		{verify.ErrSchemeDisabled, 401, "scheme_disabled"},
+		{verify.ErrKeySetUnavailable, 503, "key_set_unavailable"},
+		{errors.New("other"), 500, "internal"},
+	}
+	for _, tc := range tests {
+		if got := verify.HTTPStatus(tc.err); got != tc.status {
+			t.Errorf("HTTPStatus(%v) = %d, want %d", tc.err, got, tc.status)
+		}
+		if got := verify.Reason(tc.err); got != tc.reason {
+			t.Errorf("Reason(%v) = %q, want %q", tc.err, got, tc.reason)
+		}
+	}
+}
