@@ -1,0 +1,116 @@
+// Package publish sends normalized events to their Pub/Sub topics with the
+// pubsub/v2 client and waits for the server's acknowledgement, so the
+// function answers 200 only for events Pub/Sub holds.
+package publish
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"cloud.google.com/go/pubsub/v2"
+	"google.golang.org/api/option"
+
+	"github.com/geminihook/geminihook/events"
+)
+
+// ErrClosed is returned by Publish after Close.
+var ErrClosed = errors.New("publish: publisher closed")
+
+// Options tunes publishing; the zero value of each field is its default.
+type Options struct {
+	// Timeout bounds one publish, from the call to the server's answer.
+	// Default 5s: well inside the few seconds Gemini waits for a 2xx.
+	Timeout time.Duration
+	// DelayThreshold is how long a message may wait to be batched with
+	// others. Every delivery waits for its own publish, so this is added
+	// latency; default 1ms.
+	DelayThreshold time.Duration
+	// CountThreshold sends a batch once it holds this many messages.
+	// Default 100.
+	CountThreshold int
+}
+
+// Publisher publishes to the five family topics of one prefix. It holds one
+// client and one pubsub.Publisher per topic and is safe for concurrent use.
+type Publisher struct {
+	client  *pubsub.Client
+	timeout time.Duration
+	topics  map[events.Family]*pubsub.Publisher
+
+	mu     sync.RWMutex
+	closed bool
+}
+
+// New returns a Publisher for project's topics named prefix+family. Creating
+// the client does not contact Pub/Sub; PUBSUB_EMULATOR_HOST is honoured by
+// the client.
+func New(ctx context.Context, project, prefix string, opts Options, clientOpts ...option.ClientOption) (*Publisher, error) {
+	if opts.Timeout <= 0 {
+		opts.Timeout = 5 * time.Second
+	}
+	if opts.DelayThreshold <= 0 {
+		opts.DelayThreshold = time.Millisecond
+	}
+	if opts.CountThreshold <= 0 {
+		opts.CountThreshold = 100
+	}
+	client, err := pubsub.NewClient(ctx, project, clientOpts...)
+	if err != nil {
+		return nil, fmt.Errorf("pubsub client: %w", err)
+	}
+	p := &Publisher{client: client, timeout: opts.Timeout, topics: make(map[events.Family]*pubsub.Publisher)}
+	for _, f := range events.Families() {
+		pub := client.Publisher(events.Topic(prefix, f))
+		pub.PublishSettings.DelayThreshold = opts.DelayThreshold
+		pub.PublishSettings.CountThreshold = opts.CountThreshold
+		// The publisher's own retries stop at our deadline, not at the
+		// library's default minute.
+		pub.PublishSettings.Timeout = opts.Timeout
+		p.topics[f] = pub
+	}
+	return p, nil
+}
+
+// Publish sends m to the topic of family f and returns the server's message
+// id once Pub/Sub has acknowledged it. It fails when the server refuses the
+// message, when Timeout passes, or when ctx ends first; in each case the
+// caller must not report success.
+func (p *Publisher) Publish(ctx context.Context, f events.Family, m events.Message) (string, error) {
+	pub, ok := p.topics[f]
+	if !ok {
+		return "", fmt.Errorf("publish: no topic for family %q", f)
+	}
+	p.mu.RLock()
+	if p.closed {
+		p.mu.RUnlock()
+		return "", ErrClosed
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
+	res := pub.Publish(ctx, &pubsub.Message{Data: m.Data, Attributes: m.Attributes})
+	p.mu.RUnlock()
+	id, err := res.Get(ctx)
+	if err != nil {
+		return "", fmt.Errorf("publish %s: %w", pub.ID(), err)
+	}
+	return id, nil
+}
+
+// Close sends every message already handed to Publish, stops the
+// publishers and closes the client. Publish calls after Close fail.
+func (p *Publisher) Close() error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil
+	}
+	p.closed = true
+	p.mu.Unlock()
+	for _, pub := range p.topics {
+		pub.Stop() // waits until buffered messages are sent
+	}
+	return p.client.Close()
+}

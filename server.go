@@ -1,0 +1,244 @@
+package geminihook
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	secretmanager "cloud.google.com/go/secretmanager/apiv1"
+	"google.golang.org/api/option"
+
+	"github.com/geminihook/geminihook/internal/dedupe"
+	"github.com/geminihook/geminihook/internal/logging"
+	"github.com/geminihook/geminihook/internal/publish"
+	"github.com/geminihook/geminihook/internal/secrets"
+	"github.com/geminihook/geminihook/verify"
+)
+
+// buildOptions are the seams tests use to point the real clients at
+// in-process servers. The zero value is production.
+type buildOptions struct {
+	pubsubOptions        []option.ClientOption
+	secretManagerOptions []option.ClientOption
+	jwksClient           *http.Client // default: verify's default
+	now                  func() time.Time
+	logger               *slog.Logger
+	publish              publish.Options
+	secrets              secrets.Options
+	jwksMinRefresh       time.Duration
+}
+
+// function is the HTTP handler behind GeminiWebhook. It reads the
+// configuration and builds its clients on the first request, and keeps them
+// only once building succeeded, so a failed start is retried by the next
+// delivery instead of being remembered.
+type function struct {
+	getenv func(string) string
+	opts   buildOptions
+	log    *slog.Logger
+	now    func() time.Time
+
+	mu      sync.Mutex
+	srv     *server
+	project stringValue // the configured project, once known: for trace fields
+
+	// in-flight tracking for Shutdown
+	flight    sync.Mutex
+	inFlight  int
+	draining  bool
+	drained   chan struct{} // closed when draining and inFlight reaches 0
+	closeOnce sync.Once
+}
+
+func newFunction(getenv func(string) string, opts buildOptions) *function {
+	if opts.now == nil {
+		opts.now = time.Now
+	}
+	if opts.logger == nil {
+		opts.logger = logging.New(os.Stdout, slog.LevelInfo)
+	}
+	return &function{getenv: getenv, opts: opts, log: opts.logger, now: opts.now, drained: make(chan struct{})}
+}
+
+// stringValue is an atomic string whose zero value is "".
+type stringValue struct{ v atomic.Value }
+
+func (s *stringValue) Load() string {
+	v, _ := s.v.Load().(string)
+	return v
+}
+
+func (s *stringValue) Store(v string) { s.v.Store(v) }
+
+// server is everything one instance needs to handle deliveries.
+type server struct {
+	cfg       config
+	verifier  *verify.Verifier
+	publisher *publish.Publisher
+	seen      *dedupe.Cache
+	closers   []func() error
+}
+
+// errShuttingDown answers deliveries that arrive after Shutdown began.
+var errShuttingDown = errors.New("shutting down")
+
+// server returns the instance's server, building it on first use.
+func (f *function) server(ctx context.Context) (*server, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.srv != nil {
+		return f.srv, nil
+	}
+	cfg, err := loadConfig(f.getenv)
+	if err != nil {
+		return nil, err
+	}
+	s, err := buildServer(ctx, cfg, f.opts)
+	if err != nil {
+		return nil, err
+	}
+	f.srv = s
+	f.project.Store(cfg.Project)
+	f.log.Info("function ready",
+		"project", cfg.Project, "topic_prefix", cfg.TopicPrefix,
+		"static_webhooks", cfg.Secret != "", "dynamic_webhooks", cfg.DynamicWebhooks,
+		"secret_source", secretSource(cfg))
+	return s, nil
+}
+
+// secretSource describes where keys come from without revealing them.
+func secretSource(c config) string {
+	switch {
+	case c.Secret == "":
+		return "none"
+	case c.secretIsLiteral():
+		return "literal"
+	default:
+		return c.Secret
+	}
+}
+
+// buildServer creates the clients. None of them contacts its service here.
+func buildServer(ctx context.Context, cfg config, opts buildOptions) (_ *server, err error) {
+	s := &server{cfg: cfg}
+	defer func() {
+		if err != nil {
+			s.close()
+		}
+	}()
+
+	var keyring verify.Keyring
+	switch {
+	case cfg.Secret == "":
+	case cfg.secretIsLiteral():
+		keys, err := secrets.ParseList(cfg.Secret)
+		if err != nil {
+			return nil, fmt.Errorf("GEMINI_WEBHOOK_SECRET: %w", err)
+		}
+		keyring = verify.StaticKeyring(keys)
+	default:
+		client, err := secretmanager.NewClient(ctx, opts.secretManagerOptions...)
+		if err != nil {
+			return nil, fmt.Errorf("secret manager client: %w", err)
+		}
+		s.closers = append(s.closers, client.Close)
+		so := opts.secrets
+		so.Now = opts.now
+		so.Logger = opts.logger
+		kr, err := secrets.New(client, cfg.Secret, so)
+		if err != nil {
+			return nil, err
+		}
+		keyring = kr
+	}
+
+	var keySet verify.KeySet
+	if cfg.DynamicWebhooks {
+		keySet = verify.NewRemoteKeySet(cfg.JWKSURL, verify.RemoteKeySetOptions{
+			HTTPClient:         opts.jwksClient,
+			MinRefreshInterval: opts.jwksMinRefresh,
+			Now:                opts.now,
+		})
+	}
+
+	s.verifier, err = verify.New(verify.Options{
+		Keyring:   keyring,
+		KeySet:    keySet,
+		Tolerance: cfg.Tolerance,
+		Audiences: cfg.Audiences,
+		Issuer:    cfg.Issuer,
+		Now:       opts.now,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("verifier: %w", err)
+	}
+
+	s.publisher, err = publish.New(ctx, cfg.Project, cfg.TopicPrefix, opts.publish, opts.pubsubOptions...)
+	if err != nil {
+		return nil, err
+	}
+	s.closers = append(s.closers, s.publisher.Close)
+
+	s.seen = dedupe.New(dedupe.Options{TTL: max(2*cfg.Tolerance, 10*time.Minute), Now: opts.now})
+	return s, nil
+}
+
+// close releases the clients, publishers first so their buffers are sent.
+func (s *server) close() error {
+	var errs []error
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		errs = append(errs, s.closers[i]())
+	}
+	s.closers = nil
+	return errors.Join(errs...)
+}
+
+// enter registers a delivery in flight; it fails once Shutdown has begun.
+func (f *function) enter() bool {
+	f.flight.Lock()
+	defer f.flight.Unlock()
+	if f.draining {
+		return false
+	}
+	f.inFlight++
+	return true
+}
+
+// leave ends a delivery registered by enter.
+func (f *function) leave() {
+	f.flight.Lock()
+	defer f.flight.Unlock()
+	f.inFlight--
+	if f.draining && f.inFlight == 0 {
+		f.closeOnce.Do(func() { close(f.drained) })
+	}
+}
+
+// Shutdown implements the package-level Shutdown for this function.
+func (f *function) Shutdown(ctx context.Context) error {
+	f.flight.Lock()
+	f.draining = true
+	if f.inFlight == 0 {
+		f.closeOnce.Do(func() { close(f.drained) })
+	}
+	f.flight.Unlock()
+	select {
+	case <-f.drained:
+	case <-ctx.Done():
+		return fmt.Errorf("waiting for deliveries in flight: %w", ctx.Err())
+	}
+	f.mu.Lock()
+	s := f.srv
+	f.srv = nil
+	f.mu.Unlock()
+	if s == nil {
+		return nil
+	}
+	return s.close()
+}
