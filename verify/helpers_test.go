@@ -2,6 +2,10 @@ package verify_test
 
 import (
 	"context"
+	"crypto"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/base64"
 	"sync"
 	"time"
 
@@ -82,4 +86,13 @@ func (k *learningKeyring) Refreshes() int {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	return k.refreshes
+}
+
+func signRS256(t interface{ Fatal(...any) }, priv *rsa.PrivateKey, input string) string {
+	sum := sha256.Sum256([]byte(input))
+	sig, err := rsa.SignPKCS1v15(nil, priv, crypto.SHA256, sum[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return base64.RawURLEncoding.EncodeToString(sig)
 }
