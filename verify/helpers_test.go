@@ -6,6 +6,8 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
+	"github.com/lestrrat-go/jwx/v2/jwk"
 	"sync"
 	"time"
 
@@ -96,3 +98,5 @@ func signRS256(t interface{ Fatal(...any) }, priv *rsa.PrivateKey, input string)
 	}
 	return base64.RawURLEncoding.EncodeToString(sig)
 }
+
+func jwkJSON(k jwk.Key) ([]byte, error) { return json.Marshal(k) }
