@@ -102,7 +102,11 @@ func TestStatusContract(t *testing.T) {
 		{"bad timestamp", func() request { r := valid("msg_x"); r.header.Set(verify.HeaderTimestamp, "soon"); return r }(), 400, "malformed_header", 0},
 		{"signature neither scheme", func() request { r := valid("msg_x"); r.header.Set(verify.HeaderSignature, "sha256=abc"); return r }(), 400, "malformed_header", 0},
 		{"wrong secret", h.hmacRequest("msg_wrong", body, other), 401, "no_matching_signature", 0},
-		{"tampered body", func() request { r := valid("msg_t"); r.body = []byte(strings.Replace(string(body), "batch-000001", "batch-000002", 1)); return r }(), 401, "no_matching_signature", 0},
+		{"tampered body", func() request {
+			r := valid("msg_t")
+			r.body = []byte(strings.Replace(string(body), "batch-000001", "batch-000002", 1))
+			return r
+		}(), 401, "no_matching_signature", 0},
 		{"old", func() request {
 			r := valid("msg_old")
 			r.header = verify.SignHeaders(h.secret, "msg_old", h.clock.Now().Add(-6*time.Minute), body)
