@@ -130,7 +130,7 @@ func TestRemoteKeySetMergesConcurrentFetches(t *testing.T) {
 func TestRemoteKeySetKeepsLastGoodKeys(t *testing.T) {
 	ks := keysOnce()
 	tests := []struct {
-		name  string
+		name   string
 		break_ func(srv *verifytest.Server)
 	}{
 		{"server error", func(srv *verifytest.Server) { srv.Fail(http.StatusInternalServerError) }},

@@ -98,7 +98,6 @@ type Verifier struct {
 type scratch struct {
 	prefix []byte // id "." timestamp "."
 	sigs   [MaxSignatureEntries][sha256.Size]byte
-	in     [64]byte
 	sum    [sha256.Size]byte
 }
 
@@ -436,12 +435,9 @@ func parseV1Entries(sig string, sc *scratch) int {
 		if len(b64) != paddedSigLen-1 {
 			continue
 		}
-		in := sc.in[:copy(sc.in[:], b64)]
-		m, err := strictStd.Decode(sc.sigs[n][:], in)
-		if err != nil || m != sha256.Size {
-			continue
+		if decodeSig(&sc.sigs[n], b64) {
+			n++
 		}
-		n++
 	}
 	return n
 }
@@ -449,12 +445,46 @@ func parseV1Entries(sig string, sc *scratch) int {
 // paddedSigLen is the length of the padded base64 of an HMAC-SHA256.
 const paddedSigLen = 44
 
-// Strict decoders reject non-zero trailing bits, so one signature has exactly
+// strictURL rejects non-zero trailing bits, so a token segment has exactly
 // one accepted spelling.
-var (
-	strictStd = base64.RawStdEncoding.Strict()
-	strictURL = base64.RawURLEncoding.Strict()
-)
+var strictURL = base64.RawURLEncoding.Strict()
+
+// stdDecode maps a standard base64 digit to its value, and anything else to 0xff.
+var stdDecode = func() (t [256]byte) {
+	for i := range t {
+		t[i] = 0xff
+	}
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+	for i := 0; i < len(alphabet); i++ {
+		t[alphabet[i]] = byte(i)
+	}
+	return t
+}()
+
+// decodeSig decodes the 43 unpadded standard base64 digits of an
+// HMAC-SHA256 into dst. It rejects any other digit and non-zero trailing
+// bits, so one signature has exactly one accepted spelling. It is a
+// specialised, allocation-free encoding/base64 RawStdEncoding.Strict().
+func decodeSig(dst *[sha256.Size]byte, s string) bool {
+	if len(s) != paddedSigLen-1 {
+		return false
+	}
+	var bad byte
+	j := 0
+	for i := 0; i < 40; i += 4 {
+		a, b, c, d := stdDecode[s[i]], stdDecode[s[i+1]], stdDecode[s[i+2]], stdDecode[s[i+3]]
+		bad |= a | b | c | d
+		dst[j] = a<<2 | b>>4
+		dst[j+1] = b<<4 | c>>2
+		dst[j+2] = c<<6 | d
+		j += 3
+	}
+	a, b, c := stdDecode[s[40]], stdDecode[s[41]], stdDecode[s[42]]
+	bad |= a | b | c
+	dst[30] = a<<2 | b>>4
+	dst[31] = b<<4 | c>>2
+	return bad&0xc0 == 0 && c&0x03 == 0
+}
 
 const noSecret = -2
 
