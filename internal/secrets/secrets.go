@@ -138,13 +138,18 @@ func (k *Keyring) Secrets(ctx context.Context) ([]verify.Secret, error) {
 }
 
 // Refresh re-reads the versions when the last read is older than
-// MinRefresh, and reports whether the set of keys changed.
+// MinRefresh, and reports whether the set of keys changed. Within
+// MinRefresh it reads nothing and returns the last read's error, so that
+// while Secret Manager is failing a delivery that matches no cached key is
+// answered "unavailable" (and retried by the sender) rather than rejected:
+// it may be signed with a version added during the outage.
 func (k *Keyring) Refresh(ctx context.Context) (bool, error) {
 	k.mu.Lock()
 	recent := k.opts.Now().Sub(k.lastAttempt) < k.opts.MinRefresh
+	lastErr := k.lastErr
 	k.mu.Unlock()
 	if recent {
-		return false, nil
+		return false, lastErr
 	}
 	return k.load(ctx)
 }
