@@ -98,7 +98,7 @@ func validate(e *Event) error {
 }
 
 func isObject(raw json.RawMessage) bool {
-	return len(raw) > 0 && raw[0] == '{' && json.Valid(raw)
+	return payloadStart(raw) == '{' && json.Valid(raw)
 }
 
 func inJSONRange(t time.Time) bool {

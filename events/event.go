@@ -136,32 +136,45 @@ func (e *MalformedError) Unwrap() error { return ErrMalformed }
 
 func malformed(reason string) error { return &MalformedError{Reason: reason} }
 
+// rawView is a JSON value seen in place: UnmarshalJSON keeps a slice of
+// the input instead of a copy. json.Unmarshal hands it a slice of the body,
+// so a rawView is valid only while Parse runs and must never be stored in an
+// Event.
+type rawView []byte
+
+// UnmarshalJSON keeps b without copying it.
+func (r *rawView) UnmarshalJSON(b []byte) error {
+	*r = b
+	return nil
+}
+
 // wireBody is the part of a Gemini body the event uses. Values are kept raw
-// so that a field of an unexpected type never fails the whole body.
+// so that a field of an unexpected type never fails the whole body; only a
+// "data" that is not an object (or null) does.
 type wireBody struct {
-	Type              json.RawMessage `json:"type"`
-	Version           json.RawMessage `json:"version"`
-	Timestamp         json.RawMessage `json:"timestamp"`
-	Data              *wireData       `json:"data"`
-	UserMetadata      json.RawMessage `json:"user_metadata"`
-	UserMetadataCamel json.RawMessage `json:"userMetadata"`
+	Type              rawView  `json:"type"`
+	Version           rawView  `json:"version"`
+	Timestamp         rawView  `json:"timestamp"`
+	Data              wireData `json:"data"`
+	UserMetadata      rawView  `json:"user_metadata"`
+	UserMetadataCamel rawView  `json:"userMetadata"`
 }
 
 type wireData struct {
-	ID                json.RawMessage `json:"id"`
-	OutputFileURI     json.RawMessage `json:"output_file_uri"`
-	VideoURI          json.RawMessage `json:"video_uri"`
-	FileName          json.RawMessage `json:"file_name"`
-	ErrorCode         json.RawMessage `json:"error_code"`
-	ErrorMessage      json.RawMessage `json:"error_message"`
-	Error             json.RawMessage `json:"error"`
-	UserMetadata      json.RawMessage `json:"user_metadata"`
-	UserMetadataCamel json.RawMessage `json:"userMetadata"`
+	ID                rawView `json:"id"`
+	OutputFileURI     rawView `json:"output_file_uri"`
+	VideoURI          rawView `json:"video_uri"`
+	FileName          rawView `json:"file_name"`
+	ErrorCode         rawView `json:"error_code"`
+	ErrorMessage      rawView `json:"error_message"`
+	Error             rawView `json:"error"`
+	UserMetadata      rawView `json:"user_metadata"`
+	UserMetadataCamel rawView `json:"userMetadata"`
 }
 
 type wireError struct {
-	Code    json.RawMessage `json:"code"`
-	Message json.RawMessage `json:"message"`
+	Code    rawView `json:"code"`
+	Message rawView `json:"message"`
 }
 
 // Parse normalizes a verified webhook body into an Event.
@@ -211,10 +224,10 @@ func Parse(body []byte, m Meta) (Event, error) {
 	}
 	var version string
 	if !isAbsent(w.Version) {
-		version, ok = rawString(w.Version)
-		if !ok || version != "v1" {
+		if v, ok := rawString(w.Version); !ok || v != "v1" {
 			return Event{}, malformed(ReasonUnsupportedVersion)
 		}
+		version = "v1"
 	}
 
 	info, _ := Lookup(typ)
@@ -237,18 +250,17 @@ func Parse(body []byte, m Meta) (Event, error) {
 		}
 	}
 	um := firstObject(w.UserMetadata, w.UserMetadataCamel)
-	if d := w.Data; d != nil {
-		e.Resource, _ = rawScalar(d.ID)
-		e.ResourceID = lastSegment(e.Resource)
-		e.OutputURI, _ = rawString(d.OutputFileURI)
-		if e.OutputURI == "" {
-			e.OutputURI, _ = rawString(d.VideoURI)
-		}
-		e.FileName, _ = rawString(d.FileName)
-		e.Error = parseError(d)
-		if um == nil {
-			um = firstObject(d.UserMetadata, d.UserMetadataCamel)
-		}
+	d := &w.Data // all fields empty when data is absent or null
+	e.Resource, _ = rawScalar(d.ID)
+	e.ResourceID = lastSegment(e.Resource)
+	e.OutputURI, _ = rawString(d.OutputFileURI)
+	if e.OutputURI == "" {
+		e.OutputURI, _ = rawString(d.VideoURI)
+	}
+	e.FileName, _ = rawString(d.FileName)
+	e.Error = parseError(d)
+	if um == nil {
+		um = firstObject(d.UserMetadata, d.UserMetadataCamel)
 	}
 	if um != nil {
 		var buf bytes.Buffer
@@ -286,19 +298,26 @@ func parseError(d *wireData) *Error {
 }
 
 // isAbsent reports whether a field was missing or null.
-func isAbsent(raw json.RawMessage) bool {
+func isAbsent(raw []byte) bool {
 	return len(raw) == 0 || string(raw) == "null"
 }
 
 // rawString returns the value of a raw JSON string. ok is false when raw is
 // not a string.
-func rawString(raw json.RawMessage) (s string, ok bool) {
+func rawString(raw []byte) (string, bool) {
 	if len(raw) < 2 || raw[0] != '"' {
 		return "", false
 	}
 	if bytes.IndexByte(raw, '\\') < 0 {
 		return string(raw[1 : len(raw)-1]), true
 	}
+	return unescapeString(raw)
+}
+
+// unescapeString decodes a JSON string with escapes. It is apart from
+// rawString so that only this path pays for the decoder's heap variable.
+func unescapeString(raw []byte) (string, bool) {
+	var s string
 	if json.Unmarshal(raw, &s) != nil {
 		return "", false
 	}
@@ -306,7 +325,7 @@ func rawString(raw json.RawMessage) (s string, ok bool) {
 }
 
 // rawScalar returns a raw JSON string's value or a raw JSON number's literal.
-func rawScalar(raw json.RawMessage) (string, bool) {
+func rawScalar(raw []byte) (string, bool) {
 	if len(raw) > 0 && (raw[0] == '-' || raw[0] >= '0' && raw[0] <= '9') {
 		return string(raw), true
 	}
@@ -314,7 +333,7 @@ func rawScalar(raw json.RawMessage) (string, bool) {
 }
 
 // firstObject returns the first candidate that is a JSON object.
-func firstObject(candidates ...json.RawMessage) json.RawMessage {
+func firstObject(candidates ...rawView) []byte {
 	for _, c := range candidates {
 		if len(c) > 0 && c[0] == '{' {
 			return c

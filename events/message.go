@@ -1,10 +1,10 @@
 package events
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -225,39 +225,118 @@ func truncate(s string, n int) string {
 
 // addMetadataAttrs copies string values of user_metadata into meta_<key>
 // attributes, for subscription filters. Only keys of 1 to 64 characters from
-// [A-Za-z0-9_-] qualify; the first MaxMetadataAttributes qualifying keys in
-// byte order are copied.
-func addMetadataAttrs(a map[string]string, um json.RawMessage) {
-	if len(um) == 0 {
-		return
-	}
-	var fields map[string]json.RawMessage
-	if json.Unmarshal(um, &fields) != nil {
-		return
-	}
-	keys := make([]string, 0, len(fields))
-	for k, v := range fields {
-		if len(v) > 0 && v[0] == '"' && metadataKeyOK(k) {
-			keys = append(keys, k)
-		}
-	}
-	slices.Sort(keys)
+// [A-Za-z0-9_-], written without escapes, qualify; of those with a non-empty
+// string value, the first MaxMetadataAttributes in byte order are copied. A
+// repeated key counts once, with its last value. um must be a valid JSON
+// object (appendEvent checked it).
+func addMetadataAttrs(a map[string]string, um []byte) {
+	type member struct{ key, val []byte }
+	var keep [MaxMetadataAttributes]member // the smallest keys seen, sorted
 	n := 0
-	for _, k := range keys {
-		if n == MaxMetadataAttributes {
-			break
+	eachMember(um, func(key, val []byte) {
+		if len(key) < 2 || !metadataKeyOK(key[1:len(key)-1]) || len(val) < 3 || val[0] != '"' {
+			return
 		}
-		s, ok := rawString(fields[k])
-		if !ok || s == "" {
-			continue
+		i, found := 0, false
+		for ; i < n; i++ {
+			if c := bytes.Compare(key, keep[i].key); c <= 0 {
+				found = c == 0
+				break
+			}
 		}
-		setAttr(a, AttrMetadataPrefix+k, s)
-		n++
+		switch {
+		case found:
+			keep[i].val = val
+			return
+		case i == MaxMetadataAttributes:
+			return
+		case n < MaxMetadataAttributes:
+			n++
+		}
+		copy(keep[i+1:n], keep[i:n-1])
+		keep[i] = member{key, val}
+	})
+	for _, m := range keep[:n] {
+		if s, ok := rawString(m.val); ok {
+			setAttr(a, AttrMetadataPrefix+string(m.key[1:len(m.key)-1]), s)
+		}
 	}
 }
 
-func metadataKeyOK(k string) bool {
-	if k == "" || len(k) > maxMetadataKeyBytes {
+// eachMember calls fn with the raw key (quoted) and raw value of each member
+// of the JSON object obj, which must be valid JSON.
+func eachMember(obj []byte, fn func(key, val []byte)) {
+	i := skipSpace(obj, 0)
+	if i >= len(obj) || obj[i] != '{' {
+		return
+	}
+	i = skipSpace(obj, i+1)
+	for i < len(obj) && obj[i] == '"' {
+		k := skipValue(obj, i)
+		key := obj[i:k]
+		i = skipSpace(obj, k)
+		if i >= len(obj) || obj[i] != ':' {
+			return
+		}
+		v := skipSpace(obj, i+1)
+		end := skipValue(obj, v)
+		fn(key, obj[v:end])
+		i = skipSpace(obj, end)
+		if i < len(obj) && obj[i] == ',' {
+			i = skipSpace(obj, i+1)
+		}
+	}
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\r' || b[i] == '\n') {
+		i++
+	}
+	return i
+}
+
+// skipValue returns the index just past the JSON value that starts at b[i].
+func skipValue(b []byte, i int) int {
+	depth := 0
+	inString := false
+	for ; i < len(b); i++ {
+		c := b[i]
+		if inString {
+			switch c {
+			case '\\':
+				i++
+			case '"':
+				inString = false
+				if depth == 0 {
+					return i + 1
+				}
+			}
+			continue
+		}
+		switch c {
+		case '"':
+			inString = true
+		case '{', '[':
+			depth++
+		case '}', ']':
+			if depth == 0 { // the end of the enclosing object: a scalar ended
+				return i
+			}
+			depth--
+			if depth == 0 {
+				return i + 1
+			}
+		case ',', ' ', '\t', '\r', '\n', ':':
+			if depth == 0 {
+				return i
+			}
+		}
+	}
+	return i
+}
+
+func metadataKeyOK(k []byte) bool {
+	if len(k) == 0 || len(k) > maxMetadataKeyBytes {
 		return false
 	}
 	for i := 0; i < len(k); i++ {

@@ -528,3 +528,23 @@ func TestAppendString(t *testing.T) {
 		}
 	}
 }
+
+func TestMetadataAttributesOfHandBuiltEvents(t *testing.T) {
+	e := mustParse(t, `{"type":"batch.succeeded","data":{"id":"b"}}`, testMeta)
+	// Not compacted, a repeated key (the last wins), escaped key (skipped)
+	// and brackets inside strings.
+	e.UserMetadata = json.RawMessage(" {\n \"b\" : \"2\" , \"a\":\"x]}\" ,\"\\u0061b\":\"esc\", \"n\":[\"{\"], \"b\":\"3\"\t}\n")
+	m, err := NewMessage(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for k, v := range m.Attributes {
+		if strings.HasPrefix(k, AttrMetadataPrefix) {
+			got[k] = v
+		}
+	}
+	if want := map[string]string{"meta_a": "x]}", "meta_b": "3"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("meta attributes %v, want %v", got, want)
+	}
+}
