@@ -9,16 +9,21 @@
 //
 // Producer side (the webhook receiver), after the signature was verified:
 //
-//	e, err := events.Parse(body, events.Meta{ID: webhookID, ReceivedAt: now, Scheme: events.SchemeHMAC})
+//	meta := events.Meta{ID: webhookID, ReceivedAt: now, Scheme: events.SchemeHMAC}
+//	e, err := events.Parse(body, meta)
 //	if errors.Is(err, events.ErrMalformed) {
-//		msg := events.NewQuarantineMessage(body, meta, err) // publish to Topic(prefix, FamilyQuarantine)
+//		q := events.NewQuarantineMessage(body, meta, err)
+//		// publish q to events.Topic(prefix, events.FamilyQuarantine)
 //	}
-//	msg, err := events.NewMessage(e) // publish to Topic(prefix, e.Family)
+//	msg, err := events.NewMessage(e)
+//	// publish msg to events.Topic(prefix, e.Family)
 //
 // Consumer side (any downstream Go service):
 //
 //	e, err := events.Decode(events.Message{Data: m.Data, Attributes: m.Attributes})
-//	switch e.Outcome { case events.OutcomeSucceeded: ... }
+//	switch e.Outcome {
+//	case events.OutcomeSucceeded: // ...
+//	}
 //
 // The JSON form of [Event] is versioned by [SchemaVersion] and described by
 // event.schema.json and SCHEMA.md in this directory. Fields may be added

@@ -186,7 +186,8 @@ type wireError struct {
 //     a *MalformedError; the Event is then the zero value.
 //
 // Field names are matched as encoding/json matches them (an exact match, else
-// a case-insensitive one) and, for a repeated key, the last occurrence wins.
+// a case-insensitive one) and, for a repeated key, the last occurrence wins;
+// repeated "data" objects are merged, later members winning.
 // Unknown fields are kept in Payload and never cause an error. SCHEMA.md lists
 // every leniency. Each run of invalid UTF-8 in m.ID or m.Scheme is replaced
 // by one U+FFFD so the event survives a JSON round trip.

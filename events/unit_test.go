@@ -548,3 +548,13 @@ func TestMetadataAttributesOfHandBuiltEvents(t *testing.T) {
 		t.Errorf("meta attributes %v, want %v", got, want)
 	}
 }
+
+// TestRepeatedData pins how repeated "data" keys are read: merged member by
+// member, later members winning, and a later null erases nothing.
+func TestRepeatedData(t *testing.T) {
+	e := mustParse(t, `{"type":"batch.succeeded","data":{"id":"a","output_file_uri":"gs://first"},"data":{"id":"b"},"data":null}`, testMeta)
+	if e.Resource != "b" || e.OutputURI != "gs://first" {
+		t.Errorf("resource %q output_uri %q, want b and gs://first", e.Resource, e.OutputURI)
+	}
+	roundTrip(t, e)
+}
