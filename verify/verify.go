@@ -419,7 +419,9 @@ func keyringUnavailable(call string, err error) error {
 
 // parseV1Entries decodes up to MaxSignatureEntries v1 entries of sig into
 // sc.sigs and returns how many. Entries of other versions, and v1 entries
-// that are not the standard base64 (padded or not) of 32 bytes, are skipped.
+// that are not exactly the padded standard base64 of 32 bytes (as Standard
+// Webhooks senders write them), are skipped, so each signature has one
+// accepted spelling.
 func parseV1Entries(sig string, sc *scratch) int {
 	n := 0
 	for sig != "" && n < MaxSignatureEntries {
@@ -429,13 +431,10 @@ func parseV1Entries(sig string, sc *scratch) int {
 			continue
 		}
 		b64 := e[3:]
-		if len(b64) == paddedSigLen && b64[paddedSigLen-1] == '=' {
-			b64 = b64[:paddedSigLen-1]
-		}
-		if len(b64) != paddedSigLen-1 {
+		if len(b64) != paddedSigLen || b64[paddedSigLen-1] != '=' {
 			continue
 		}
-		if decodeSig(&sc.sigs[n], b64) {
+		if decodeSig(&sc.sigs[n], b64[:paddedSigLen-1]) {
 			n++
 		}
 	}
