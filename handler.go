@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -122,6 +123,9 @@ func (s *server) handle(r *http.Request, d *delivery) error {
 	if r.Header.Get(verify.HeaderSignature) == "" {
 		return verify.ErrMissingHeader
 	}
+	if repeatedWebhookHeader(r.Header) {
+		return errRepeatedHeader
+	}
 	if scheme, err := verify.Classify(r.Header.Get(verify.HeaderSignature)); err == nil {
 		d.scheme = string(scheme)
 	}
@@ -185,6 +189,18 @@ func message(body []byte, meta events.Meta) (events.Family, events.Message, erro
 		}
 	}
 	return events.FamilyQuarantine, events.NewQuarantineMessage(body, meta, err), err
+}
+
+// errRepeatedHeader answers a delivery carrying a webhook header twice.
+var errRepeatedHeader = fmt.Errorf("%w: a webhook header is repeated", verify.ErrMalformedHeader)
+
+// repeatedWebhookHeader reports whether webhook-id, webhook-timestamp or
+// webhook-signature occurs more than once. Each is a single value (several
+// signatures share one webhook-signature, space-separated); verify reads
+// the first, so a second one would be silently ignored: refuse the
+// ambiguity instead.
+func repeatedWebhookHeader(h http.Header) bool {
+	return len(h["Webhook-Id"]) > 1 || len(h["Webhook-Timestamp"]) > 1 || len(h["Webhook-Signature"]) > 1
 }
 
 // readBody reads at most limit bytes; a longer body is errTooLarge.
