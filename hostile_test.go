@@ -627,3 +627,83 @@ func TestHostileInput(t *testing.T) {
 		t.Errorf("%d delivery log lines for %d deliveries", n, len(cases))
 	}
 }
+
+// TestForgedFloodIsCheap sends 500 forged HMAC deliveries and 500 JWTs
+// with random kids, concurrently, and checks that none is parsed or
+// published and that together they cause at most one Secret Manager
+// re-read and one JWKS fetch within the refresh interval.
+func TestForgedFloodIsCheap(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	body := h.sample("batch.succeeded", 1)
+	if res := h.do(h.hmacRequest("msg_warm_hmac", body, h.secret)); res.status != 200 {
+		t.Fatalf("warm-up HMAC: %d %s", res.status, res.body)
+	}
+	if res := h.do(h.jwtRequest("msg_warm_jwt", body, nil)); res.status != 200 {
+		t.Fatalf("warm-up JWT: %d %s", res.status, res.body)
+	}
+	// Past both refresh intervals (keys 30s, JWKS 1m), inside the key TTL:
+	// the first miss of each kind may re-read, no later one.
+	h.clock.Add(61 * time.Second)
+	lists, access, fetches := h.sm.Calls("ListSecretVersions"), h.sm.Calls("AccessSecretVersion"), h.jwks.Fetches()
+	published := h.total()
+
+	forged := verify.MustParseSecret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+	attacker := verifytest.MustKey("attacker")
+	const n = 500
+	reqs := make([]request, 0, 2*n)
+	var tokens []string
+	for i := range n {
+		reqs = append(reqs, h.hmacRequest(fmt.Sprintf("msg_forged_%d", i), body, forged))
+		claims := map[string]any{"aud": testURL, "iat": h.clock.Now().Unix(), "exp": h.clock.Now().Add(time.Minute).Unix()}
+		tok, err := verifytest.MintWith("RS256", map[string]any{"kid": fmt.Sprintf("kid-%d-%x", i, i*7919)}, claims, attacker.Private())
+		if err != nil {
+			t.Fatal(err)
+		}
+		tokens = append(tokens, tok)
+		hd := http.Header{}
+		hd.Set(verify.HeaderID, fmt.Sprintf("msg_forged_jwt_%d", i))
+		hd.Set(verify.HeaderTimestamp, strconv.FormatInt(h.clock.Now().Unix(), 10))
+		hd.Set(verify.HeaderSignature, tok)
+		reqs = append(reqs, request{body: body, header: hd})
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	statuses := map[string]int{}
+	next := atomic.Int64{}
+	for range 8 {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(reqs) {
+					return
+				}
+				res := h.do(reqs[i])
+				var a answer
+				_ = json.Unmarshal([]byte(res.body), &a)
+				mu.Lock()
+				statuses[fmt.Sprint(res.status, " ", a.Reason)]++
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	want := map[string]int{"401 no_matching_signature": n, "401 invalid_token": n}
+	if fmt.Sprint(statuses) != fmt.Sprint(want) {
+		t.Errorf("answers %v, want %v", statuses, want)
+	}
+	if got := h.total() - published; got != 0 {
+		t.Errorf("%d messages published by forged deliveries", got)
+	}
+	if q, o := len(h.messages(events.FamilyQuarantine)), len(h.messages(events.FamilyOther)); q+o != 0 {
+		t.Errorf("forged bodies reached the parser: %d quarantined, %d other", q, o)
+	}
+	dl, da, df := h.sm.Calls("ListSecretVersions")-lists, h.sm.Calls("AccessSecretVersion")-access, h.jwks.Fetches()-fetches
+	t.Logf("1000 forged deliveries: %d version listings, %d version reads, %d JWKS fetches", dl, da, df)
+	if dl > 1 || da > 1 {
+		t.Errorf("%d listings and %d reads of Secret Manager, want at most 1 each within the interval", dl, da)
+	}
+	if df > 1 {
+		t.Errorf("%d JWKS fetches, want at most 1 within the interval", df)
+	}
+	assertNoLeak(t, "logs", h.logs.String(), append(tokens[:20:20], verify.Sign(forged, "msg_forged_0", h.clock.Now(), body)[3:])...)
+}
