@@ -24,6 +24,8 @@ const (
 	// short outage without turning it into a fetch per request.
 	emptyRetryInterval = 5 * time.Second
 	defaultHTTPTimeout = 5 * time.Second
+	// maxFetchTime bounds a fetch even with an HTTPClient without timeout.
+	maxFetchTime = 30 * time.Second
 )
 
 // GeminiJWKSURL is the JWKS Gemini's documentation names for dynamic webhooks.
@@ -52,12 +54,17 @@ type RemoteKeySetOptions struct {
 }
 
 // RemoteKeySet is a KeySet backed by a JWKS URL. It fetches the set on first
-// use and caches it; it refetches on an unknown kid at most once per
-// MinRefreshInterval, and when the set is older than its max age. Concurrent
-// lookups that need a fetch share one request. When a refetch fails, returns
-// a non-200 status, or returns a document without any key, the last good
-// keys keep serving. With nothing ever fetched successfully, Key returns an
-// error wrapping ErrKeySetUnavailable.
+// use and caches it. An unknown kid causes a refetch at most once per
+// MinRefreshInterval; lookups that need a fetch while one runs share it, so
+// a burst of forged kids costs at most one request per interval. A known kid
+// is always answered from the cache at once; when the set is past its max age
+// that lookup also starts a refetch in the background (rate-limited the same
+// way). When a refetch fails, answers other than 200, is larger than
+// MaxBytes, or holds no key with a kid, the last good keys keep serving. With
+// nothing ever fetched successfully, Key returns an error wrapping
+// ErrKeySetUnavailable, and fetches are retried at most every
+// min(MinRefreshInterval, 5s) so an outage does not become a fetch per
+// request.
 //
 // All keys of the document are kept, whatever their type: the Verifier
 // rejects a key that is not suitable for RS256, so an EC key under a known
@@ -65,7 +72,7 @@ type RemoteKeySetOptions struct {
 // skipped.
 //
 // The fetch runs detached from the caller's context (bounded by the HTTP
-// client's timeout), so a caller that gives up does not fail the fetch for
+// client's timeout and by 30s), so a caller that gives up does not fail the fetch for
 // the others waiting on it. It is built on net/http plus jwk.Parse rather
 // than jwk.Fetch or jwk.Cache: jwk.Fetch does not cap the response size, and
 // jwk.Cache refreshes on a background goroutine and has no rate-limited
@@ -247,7 +254,9 @@ func (k *RemoteKeySet) fetch(call *fetchCall) {
 // download performs one GET of the JWKS and returns its keys and the max age
 // to cache them for.
 func (k *RemoteKeySet) download() (map[string]*preparedKey, time.Duration, error) {
-	req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, k.url, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), maxFetchTime)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, k.url, nil)
 	if err != nil {
 		return nil, 0, fmt.Errorf("fetch key set: %w", err)
 	}
