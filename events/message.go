@@ -162,7 +162,15 @@ func Decode(m Message) (Event, error) {
 	}
 	var e Event
 	if err := json.Unmarshal(m.Data, &e); err != nil {
-		// The decoder's error text can quote message bytes; keep it out.
+		// Another schema version may change field types: say so when the
+		// data names one. The decoder's error text can quote message bytes,
+		// so it stays out of the error.
+		var v struct {
+			SchemaVersion string `json:"schema_version"`
+		}
+		if json.Unmarshal(m.Data, &v) == nil && v.SchemaVersion != "" && v.SchemaVersion != SchemaVersion {
+			return Event{}, fmt.Errorf("events: decode: %w: %q", ErrUnsupportedSchemaVersion, truncate(v.SchemaVersion, 16))
+		}
 		return Event{}, fmt.Errorf("events: decode: %w: data is not an event object", ErrInvalidMessage)
 	}
 	if e.SchemaVersion != SchemaVersion {

@@ -397,6 +397,8 @@ func TestDecodeErrors(t *testing.T) {
 		{"wrong field type", replace(`"id":"msg_unit"`, `"id":7`), ErrInvalidMessage},
 		{"no schema version", replace(`"schema_version":"1",`, ``), ErrInvalidMessage},
 		{"schema version 2", replace(`"schema_version":"1"`, `"schema_version":"2"`), ErrUnsupportedSchemaVersion},
+		{"schema version 2 with other field types", withData(`{"schema_version":"2","id":{"webhook":"x"}}`), ErrUnsupportedSchemaVersion},
+		{"wrong field type, schema version 1", withData(`{"schema_version":"1","id":{"webhook":"x"}}`), ErrInvalidMessage},
 		{"no id", replace(`"id":"msg_unit",`, ``), ErrInvalidMessage},
 		{"payload not an object", replace(`"payload":{`, `"payload":"x","p":{`), ErrInvalidMessage},
 		{"quarantine message", NewQuarantineMessage(good.Data, testMeta, nil), ErrInvalidMessage},
