@@ -560,3 +560,16 @@ func TestRepeatedData(t *testing.T) {
 	}
 	roundTrip(t, e)
 }
+
+func TestAttributeCountBound(t *testing.T) {
+	var um strings.Builder
+	um.WriteString(`{"type":"batch.failed","version":"v1","timestamp":"2026-05-04T12:00:00Z","data":{"id":"batches/x","output_file_uri":"gs://o","file_name":"f","error_code":1,"error_message":"m"},"user_metadata":{`)
+	for i := range 50 {
+		fmt.Fprintf(&um, `"k%02d":"v",`, i)
+	}
+	um.WriteString(`"z":"v"}}`)
+	m := roundTrip(t, mustParse(t, um.String(), testMeta))
+	if len(m.Attributes) != 17+MaxMetadataAttributes {
+		t.Errorf("%d attributes, want the documented maximum %d", len(m.Attributes), 17+MaxMetadataAttributes)
+	}
+}
