@@ -1,0 +1,245 @@
+package tfschema
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/hashicorp/terraform-plugin-go/tfprotov5"
+)
+
+// Server is a tfprotov5.ProviderServer that knows a provider's schemas and
+// nothing else. Validation RPCs succeed for every known type (OpenTofu itself
+// checks the configuration against the schema); state upgrades re-encode the
+// stored state unchanged; every RPC that would read or change real
+// infrastructure returns an error diagnostic, so the server cannot be
+// mistaken for the real provider.
+type Server struct {
+	p *Provider
+}
+
+var _ tfprotov5.ProviderServer = (*Server)(nil)
+
+// NewServer returns a schema-only server for p.
+func NewServer(p *Provider) *Server {
+	return &Server{p: p}
+}
+
+func errorDiag(summary, detail string) []*tfprotov5.Diagnostic {
+	return []*tfprotov5.Diagnostic{{
+		Severity: tfprotov5.DiagnosticSeverityError,
+		Summary:  summary,
+		Detail:   detail,
+	}}
+}
+
+func (s *Server) offline(rpc string) []*tfprotov5.Diagnostic {
+	return errorDiag(
+		rpc+" is not available offline",
+		fmt.Sprintf("This %s provider only serves schemas for `tofu validate` and `tofu test` with mock_provider; it cannot %s.", s.p.Address, rpc),
+	)
+}
+
+func unknownType(kind, name string) []*tfprotov5.Diagnostic {
+	return errorDiag("Unknown "+kind+" type", fmt.Sprintf("The schema dump has no %s named %q.", kind, name))
+}
+
+// GetMetadata lists the provider's types and functions.
+func (s *Server) GetMetadata(context.Context, *tfprotov5.GetMetadataRequest) (*tfprotov5.GetMetadataResponse, error) {
+	resp := &tfprotov5.GetMetadataResponse{ServerCapabilities: &tfprotov5.ServerCapabilities{}}
+	for _, name := range sortedKeys(s.p.Resources) {
+		resp.Resources = append(resp.Resources, tfprotov5.ResourceMetadata{TypeName: name})
+	}
+	for _, name := range sortedKeys(s.p.DataSources) {
+		resp.DataSources = append(resp.DataSources, tfprotov5.DataSourceMetadata{TypeName: name})
+	}
+	for _, name := range sortedKeys(s.p.EphemeralResources) {
+		resp.EphemeralResources = append(resp.EphemeralResources, tfprotov5.EphemeralResourceMetadata{TypeName: name})
+	}
+	for _, name := range sortedKeys(s.p.Functions) {
+		resp.Functions = append(resp.Functions, tfprotov5.FunctionMetadata{Name: name})
+	}
+	return resp, nil
+}
+
+// GetProviderSchema returns every schema in the dump for this provider.
+func (s *Server) GetProviderSchema(context.Context, *tfprotov5.GetProviderSchemaRequest) (*tfprotov5.GetProviderSchemaResponse, error) {
+	return &tfprotov5.GetProviderSchemaResponse{
+		ServerCapabilities:       &tfprotov5.ServerCapabilities{},
+		Provider:                 s.p.Provider,
+		ResourceSchemas:          s.p.Resources,
+		DataSourceSchemas:        s.p.DataSources,
+		EphemeralResourceSchemas: s.p.EphemeralResources,
+		Functions:                s.p.Functions,
+	}, nil
+}
+
+// GetResourceIdentitySchemas returns the identity schemas in the dump.
+func (s *Server) GetResourceIdentitySchemas(context.Context, *tfprotov5.GetResourceIdentitySchemasRequest) (*tfprotov5.GetResourceIdentitySchemasResponse, error) {
+	return &tfprotov5.GetResourceIdentitySchemasResponse{IdentitySchemas: s.p.Identities}, nil
+}
+
+// PrepareProviderConfig accepts the configuration as given.
+func (s *Server) PrepareProviderConfig(_ context.Context, req *tfprotov5.PrepareProviderConfigRequest) (*tfprotov5.PrepareProviderConfigResponse, error) {
+	return &tfprotov5.PrepareProviderConfigResponse{PreparedConfig: req.Config}, nil
+}
+
+// ConfigureProvider accepts any configuration: there is nothing to connect to.
+func (s *Server) ConfigureProvider(context.Context, *tfprotov5.ConfigureProviderRequest) (*tfprotov5.ConfigureProviderResponse, error) {
+	return &tfprotov5.ConfigureProviderResponse{}, nil
+}
+
+// StopProvider has nothing to stop.
+func (s *Server) StopProvider(context.Context, *tfprotov5.StopProviderRequest) (*tfprotov5.StopProviderResponse, error) {
+	return &tfprotov5.StopProviderResponse{}, nil
+}
+
+// ValidateResourceTypeConfig accepts a configuration of any known resource
+// type; OpenTofu has already checked it against the schema.
+func (s *Server) ValidateResourceTypeConfig(_ context.Context, req *tfprotov5.ValidateResourceTypeConfigRequest) (*tfprotov5.ValidateResourceTypeConfigResponse, error) {
+	if _, ok := s.p.Resources[req.TypeName]; !ok {
+		return &tfprotov5.ValidateResourceTypeConfigResponse{Diagnostics: unknownType("resource", req.TypeName)}, nil
+	}
+	return &tfprotov5.ValidateResourceTypeConfigResponse{}, nil
+}
+
+// UpgradeResourceState decodes the stored JSON state with the current schema
+// and returns it re-encoded, unchanged: the dump has only the current schema
+// version, so older versions cannot be migrated.
+func (s *Server) UpgradeResourceState(_ context.Context, req *tfprotov5.UpgradeResourceStateRequest) (*tfprotov5.UpgradeResourceStateResponse, error) {
+	schema, ok := s.p.Resources[req.TypeName]
+	if !ok {
+		return &tfprotov5.UpgradeResourceStateResponse{Diagnostics: unknownType("resource", req.TypeName)}, nil
+	}
+	if req.Version != schema.Version {
+		return &tfprotov5.UpgradeResourceStateResponse{Diagnostics: errorDiag(
+			"Unsupported state version",
+			fmt.Sprintf("State of %s has schema version %d; only the current version %d is known offline.", req.TypeName, req.Version, schema.Version),
+		)}, nil
+	}
+	if req.RawState == nil || req.RawState.JSON == nil {
+		return &tfprotov5.UpgradeResourceStateResponse{Diagnostics: errorDiag(
+			"Unsupported state encoding", "Only JSON state can be upgraded offline.",
+		)}, nil
+	}
+	typ := schema.ValueType()
+	val, err := req.RawState.Unmarshal(typ)
+	if err != nil {
+		return &tfprotov5.UpgradeResourceStateResponse{Diagnostics: errorDiag(
+			"Cannot decode state", fmt.Sprintf("Decode state of %s: %v", req.TypeName, err),
+		)}, nil
+	}
+	dv, err := tfprotov5.NewDynamicValue(typ, val)
+	if err != nil {
+		return &tfprotov5.UpgradeResourceStateResponse{Diagnostics: errorDiag(
+			"Cannot encode state", fmt.Sprintf("Encode state of %s: %v", req.TypeName, err),
+		)}, nil
+	}
+	return &tfprotov5.UpgradeResourceStateResponse{UpgradedState: &dv}, nil
+}
+
+// UpgradeResourceIdentity decodes the stored identity with the current
+// identity schema and returns it re-encoded.
+func (s *Server) UpgradeResourceIdentity(_ context.Context, req *tfprotov5.UpgradeResourceIdentityRequest) (*tfprotov5.UpgradeResourceIdentityResponse, error) {
+	schema, ok := s.p.Identities[req.TypeName]
+	if !ok {
+		return &tfprotov5.UpgradeResourceIdentityResponse{Diagnostics: unknownType("resource identity", req.TypeName)}, nil
+	}
+	if req.RawIdentity == nil || req.RawIdentity.JSON == nil {
+		return &tfprotov5.UpgradeResourceIdentityResponse{Diagnostics: errorDiag(
+			"Unsupported identity encoding", "Only JSON identities can be upgraded offline.",
+		)}, nil
+	}
+	typ := schema.ValueType()
+	val, err := req.RawIdentity.Unmarshal(typ)
+	if err != nil {
+		return &tfprotov5.UpgradeResourceIdentityResponse{Diagnostics: errorDiag(
+			"Cannot decode identity", fmt.Sprintf("Decode identity of %s: %v", req.TypeName, err),
+		)}, nil
+	}
+	dv, err := tfprotov5.NewDynamicValue(typ, val)
+	if err != nil {
+		return &tfprotov5.UpgradeResourceIdentityResponse{Diagnostics: errorDiag(
+			"Cannot encode identity", fmt.Sprintf("Encode identity of %s: %v", req.TypeName, err),
+		)}, nil
+	}
+	return &tfprotov5.UpgradeResourceIdentityResponse{UpgradedIdentity: &tfprotov5.ResourceIdentityData{IdentityData: &dv}}, nil
+}
+
+// ReadResource is not available offline.
+func (s *Server) ReadResource(context.Context, *tfprotov5.ReadResourceRequest) (*tfprotov5.ReadResourceResponse, error) {
+	return &tfprotov5.ReadResourceResponse{Diagnostics: s.offline("read resources")}, nil
+}
+
+// PlanResourceChange is not available offline.
+func (s *Server) PlanResourceChange(context.Context, *tfprotov5.PlanResourceChangeRequest) (*tfprotov5.PlanResourceChangeResponse, error) {
+	return &tfprotov5.PlanResourceChangeResponse{Diagnostics: s.offline("plan resource changes")}, nil
+}
+
+// ApplyResourceChange is not available offline.
+func (s *Server) ApplyResourceChange(context.Context, *tfprotov5.ApplyResourceChangeRequest) (*tfprotov5.ApplyResourceChangeResponse, error) {
+	return &tfprotov5.ApplyResourceChangeResponse{Diagnostics: s.offline("apply resource changes")}, nil
+}
+
+// ImportResourceState is not available offline.
+func (s *Server) ImportResourceState(context.Context, *tfprotov5.ImportResourceStateRequest) (*tfprotov5.ImportResourceStateResponse, error) {
+	return &tfprotov5.ImportResourceStateResponse{Diagnostics: s.offline("import resources")}, nil
+}
+
+// MoveResourceState is not available offline.
+func (s *Server) MoveResourceState(context.Context, *tfprotov5.MoveResourceStateRequest) (*tfprotov5.MoveResourceStateResponse, error) {
+	return &tfprotov5.MoveResourceStateResponse{Diagnostics: s.offline("move resource state")}, nil
+}
+
+// GenerateResourceConfig is not available offline.
+func (s *Server) GenerateResourceConfig(context.Context, *tfprotov5.GenerateResourceConfigRequest) (*tfprotov5.GenerateResourceConfigResponse, error) {
+	return &tfprotov5.GenerateResourceConfigResponse{Diagnostics: s.offline("generate resource configuration")}, nil
+}
+
+// ValidateDataSourceConfig accepts a configuration of any known data source.
+func (s *Server) ValidateDataSourceConfig(_ context.Context, req *tfprotov5.ValidateDataSourceConfigRequest) (*tfprotov5.ValidateDataSourceConfigResponse, error) {
+	if _, ok := s.p.DataSources[req.TypeName]; !ok {
+		return &tfprotov5.ValidateDataSourceConfigResponse{Diagnostics: unknownType("data source", req.TypeName)}, nil
+	}
+	return &tfprotov5.ValidateDataSourceConfigResponse{}, nil
+}
+
+// ReadDataSource is not available offline.
+func (s *Server) ReadDataSource(context.Context, *tfprotov5.ReadDataSourceRequest) (*tfprotov5.ReadDataSourceResponse, error) {
+	return &tfprotov5.ReadDataSourceResponse{Diagnostics: s.offline("read data sources")}, nil
+}
+
+// GetFunctions returns the provider functions' signatures.
+func (s *Server) GetFunctions(context.Context, *tfprotov5.GetFunctionsRequest) (*tfprotov5.GetFunctionsResponse, error) {
+	return &tfprotov5.GetFunctionsResponse{Functions: s.p.Functions}, nil
+}
+
+// CallFunction is not available offline.
+func (s *Server) CallFunction(_ context.Context, req *tfprotov5.CallFunctionRequest) (*tfprotov5.CallFunctionResponse, error) {
+	return &tfprotov5.CallFunctionResponse{Error: &tfprotov5.FunctionError{
+		Text: fmt.Sprintf("provider function %s is not available offline (schema-only %s provider)", req.Name, s.p.Address),
+	}}, nil
+}
+
+// ValidateEphemeralResourceConfig accepts a configuration of any known
+// ephemeral resource type.
+func (s *Server) ValidateEphemeralResourceConfig(_ context.Context, req *tfprotov5.ValidateEphemeralResourceConfigRequest) (*tfprotov5.ValidateEphemeralResourceConfigResponse, error) {
+	if _, ok := s.p.EphemeralResources[req.TypeName]; !ok {
+		return &tfprotov5.ValidateEphemeralResourceConfigResponse{Diagnostics: unknownType("ephemeral resource", req.TypeName)}, nil
+	}
+	return &tfprotov5.ValidateEphemeralResourceConfigResponse{}, nil
+}
+
+// OpenEphemeralResource is not available offline.
+func (s *Server) OpenEphemeralResource(context.Context, *tfprotov5.OpenEphemeralResourceRequest) (*tfprotov5.OpenEphemeralResourceResponse, error) {
+	return &tfprotov5.OpenEphemeralResourceResponse{Diagnostics: s.offline("open ephemeral resources")}, nil
+}
+
+// RenewEphemeralResource is not available offline.
+func (s *Server) RenewEphemeralResource(context.Context, *tfprotov5.RenewEphemeralResourceRequest) (*tfprotov5.RenewEphemeralResourceResponse, error) {
+	return &tfprotov5.RenewEphemeralResourceResponse{Diagnostics: s.offline("renew ephemeral resources")}, nil
+}
+
+// CloseEphemeralResource is not available offline.
+func (s *Server) CloseEphemeralResource(context.Context, *tfprotov5.CloseEphemeralResourceRequest) (*tfprotov5.CloseEphemeralResourceResponse, error) {
+	return &tfprotov5.CloseEphemeralResourceResponse{Diagnostics: s.offline("close ephemeral resources")}, nil
+}
