@@ -184,37 +184,35 @@ func (e *mgmtEnv) subscribe(id string, f events.Family) string {
 	return name
 }
 
-// pull receives up to n messages from sub within d, acking them when ack
-// is set and nacking them otherwise.
-func (e *mgmtEnv) pull(sub string, n int, d time.Duration, ack bool) []*pubsub.Message {
+// pull receives up to n messages from sub within d with unary Pull,
+// acknowledging them when ack is set and nacking them (ack deadline 0)
+// otherwise; both are explicit calls that complete before pull returns.
+func (e *mgmtEnv) pull(sub string, n int, d time.Duration, ack bool) []*pubsubpb.PubsubMessage {
 	e.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	defer cancel()
-	var mu sync.Mutex
-	var got []*pubsub.Message
-	seen := map[string]bool{}
-	s := e.psc.Subscriber(sub)
-	s.ReceiveSettings.ShutdownOptions = &pubsub.ShutdownOptions{Behavior: pubsub.ShutdownBehaviorNackImmediately, Timeout: time.Second}
-	err := s.Receive(ctx, func(_ context.Context, m *pubsub.Message) {
-		mu.Lock()
-		defer mu.Unlock()
-		if seen[m.ID] || len(got) >= n {
-			m.Nack()
-			return
+	ctx := e.ctx(d + 10*time.Second)
+	deadline := time.Now().Add(d)
+	var got []*pubsubpb.PubsubMessage
+	var ackIDs []string
+	for len(got) < n && time.Now().Before(deadline) {
+		resp, err := e.psc.SubscriptionAdminClient.Pull(ctx, &pubsubpb.PullRequest{Subscription: sub, MaxMessages: int32(n - len(got))})
+		if err != nil {
+			e.t.Fatal(err)
 		}
-		seen[m.ID] = true
-		got = append(got, m)
+		for _, rm := range resp.GetReceivedMessages() {
+			got = append(got, rm.GetMessage())
+			ackIDs = append(ackIDs, rm.GetAckId())
+		}
+	}
+	if len(ackIDs) > 0 {
+		var err error
 		if ack {
-			m.Ack()
+			err = e.psc.SubscriptionAdminClient.Acknowledge(ctx, &pubsubpb.AcknowledgeRequest{Subscription: sub, AckIds: ackIDs})
 		} else {
-			m.Nack()
+			err = e.psc.SubscriptionAdminClient.ModifyAckDeadline(ctx, &pubsubpb.ModifyAckDeadlineRequest{Subscription: sub, AckIds: ackIDs})
 		}
-		if len(got) >= n {
-			cancel()
+		if err != nil {
+			e.t.Fatal(err)
 		}
-	})
-	if err != nil && !errors.Is(err, context.Canceled) {
-		e.t.Fatal(err)
 	}
 	return got
 }
