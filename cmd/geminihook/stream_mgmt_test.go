@@ -239,3 +239,49 @@ func TestReplayTemporarySubscriptionAndErrors(t *testing.T) {
 	}
 	e.assertQuarantine(qsub, "msg_x", "msg_bad2")
 }
+
+func TestTailJSONQuarantineAndUndecodable(t *testing.T) {
+	e := newMgmtEnv(t)
+	wait := e.runAsync("tail", "--family", "quarantine,batch", "--json", "--max", "3", "--timeout", "30s")
+	e.waitSubscriptions(2)
+	e.quarantine("msg_q_text", `{"type":`)
+	e.quarantine("msg_q_bin", "\xff\xfe")
+	e.ps.Publish(topicFor(events.FamilyBatch), []byte("not an event"), map[string]string{events.AttrEventFamily: "batch"})
+	code, out, errOut := wait()
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var text, bin, junk map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("line is not JSON: %q", line)
+		}
+		switch m["id"] {
+		case "msg_q_text":
+			text = m
+		case "msg_q_bin":
+			bin = m
+		default:
+			junk = m
+		}
+	}
+	if text["payload"] != `{"type":` || text["quarantine_reason"] != "unsupported_version" || text["family"] != "quarantine" {
+		t.Errorf("text quarantine %v", text)
+	}
+	if bin["payload_base64"] != "//4=" || bin["payload"] != nil {
+		t.Errorf("binary quarantine %v", bin)
+	}
+	if junk["family"] != "unknown" || junk["error"] != "data is not JSON" {
+		t.Errorf("undecodable %v", junk)
+	}
+
+	// The text form says a message is undecodable instead of failing.
+	wait = e.runAsync("tail", "--family", "batch", "--max", "1", "--timeout", "30s")
+	e.waitSubscriptions(1)
+	e.ps.Publish(topicFor(events.FamilyBatch), []byte("{}"), map[string]string{events.AttrEventFamily: "batch"})
+	code, out, _ = wait()
+	if code != 0 || !strings.Contains(out, "batch       undecodable message") {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+}

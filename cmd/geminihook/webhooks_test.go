@@ -64,3 +64,26 @@ func TestDeleteWebhook(t *testing.T) {
 		t.Fatalf("delete calls %d", n)
 	}
 }
+
+func TestListWithAPIKeyFromSecretManager(t *testing.T) {
+	e := newMgmtEnv(t)
+	t.Setenv(apiKeyEnv, "")
+	e.gemini.AddWebhook("one", "https://one.example/", []string{"batch.failed"})
+	keySecret := "projects/proj/secrets/api-key"
+	e.sm.AddVersion(keySecret, []byte(testAPIKey))
+	out := e.mustRun(append([]string{"list", "--api-key-secret", keySecret}, e.apiFlags()...)...)
+	if !strings.Contains(out, "https://one.example/") {
+		t.Fatalf("output:\n%s", out)
+	}
+	code, _, errOut := e.run(append([]string{"list", "--api-key-secret", "projects/proj/secrets/none"}, e.apiFlags()...)...)
+	if code != 1 || !strings.Contains(errOut, "read API key: access secret version projects/proj/secrets/none/versions/latest") {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	code, _, errOut = e.run(append([]string{"list", "--api-key-secret", "api-key"}, e.apiFlags()...)...)
+	if code != 1 || !strings.Contains(errOut, "--api-key-secret") {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if strings.Contains(e.output.String(), testAPIKey) {
+		t.Fatal("the API key was printed")
+	}
+}
