@@ -1,0 +1,479 @@
+// Command driver runs the benchmark tools/bench/run.sh describes, in one
+// process tree on this machine: the Pub/Sub emulator in its own process, a
+// bare Functions Framework handler (the ceiling), and geminihook serve (the
+// full pipeline), loaded in turn by the load generator in this process. It
+// prints a Markdown table (ratios first) and writes the figures as JSON.
+//
+// It exits 1 when any delivery is answered other than 200 or when the
+// emulator does not hold exactly one message per 200 answer, in every mode;
+// speeds are reported, never asserted.
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/geminihook/geminihook/tools/load/loadgen"
+)
+
+func main() {
+	bin := flag.String("bin", "", "directory holding the geminihook, bare and emulator binaries (required)")
+	work := flag.String("work", "", "directory for logs, state and results (required)")
+	smoke := flag.Bool("smoke", false, "a few seconds: prove every part works, with loss checks and no meaningful figures")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	// Bound the whole run whatever happens.
+	limit := 10 * time.Minute
+	if *smoke {
+		limit = 2 * time.Minute
+	}
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	if err := run(ctx, *bin, *work, *smoke, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+// settings are the sizes of one mode.
+type settings struct {
+	coldStarts  int
+	warmup      time.Duration
+	duration    time.Duration
+	concurrency int
+	tokenReuse  int
+}
+
+// Phase is one measured load run against one server.
+type Phase struct {
+	Target string          `json:"target"`
+	Report *loadgen.Report `json:"report"`
+	// CPU in cores (CPU seconds per second of the run).
+	ServerCores   float64 `json:"server_cores"`
+	EmulatorCores float64 `json:"emulator_cores"`
+	LoadCores     float64 `json:"load_cores"`
+}
+
+// ColdStart is the time from exec to the first 200 of a signed delivery.
+type ColdStart struct {
+	SamplesMS []float64 `json:"samples_ms"`
+	MedianMS  float64   `json:"median_ms"`
+}
+
+// Results is everything one run measured.
+type Results struct {
+	Machine    map[string]string     `json:"machine"`
+	Smoke      bool                  `json:"smoke"`
+	Settings   map[string]string     `json:"settings"`
+	ColdStart  map[string]*ColdStart `json:"cold_start"`
+	Max        map[string]*Phase     `json:"max"`
+	Rate       float64               `json:"rate"`
+	AtRate     map[string]*Phase     `json:"at_rate"`
+	PeakRSSKiB map[string]int64      `json:"peak_rss_kib"`
+}
+
+// The three targets.
+const (
+	bare = "bare"
+	hmac = "hmac"
+	jwt  = "jwt"
+)
+
+func run(ctx context.Context, bin, work string, smoke bool, stdout, stderr io.Writer) (err error) {
+	if bin == "" || work == "" {
+		return errors.New("--bin and --work are required")
+	}
+	s := settings{coldStarts: 5, warmup: 2 * time.Second, duration: 10 * time.Second, concurrency: 32, tokenReuse: 64}
+	if smoke {
+		s = settings{coldStarts: 1, warmup: 300 * time.Millisecond, duration: time.Second, concurrency: 8, tokenReuse: 64}
+	}
+	res := &Results{
+		Machine:    machine(),
+		Smoke:      smoke,
+		Settings:   map[string]string{"cold_starts": fmt.Sprint(s.coldStarts), "duration": s.duration.String(), "concurrency": fmt.Sprint(s.concurrency), "token_reuse": fmt.Sprint(s.tokenReuse)},
+		ColdStart:  map[string]*ColdStart{},
+		Max:        map[string]*Phase{},
+		AtRate:     map[string]*Phase{},
+		PeakRSSKiB: map[string]int64{},
+	}
+	logf := func(format string, args ...any) { fmt.Fprintf(stderr, "bench: "+format+"\n", args...) }
+
+	// The emulator, in its own process.
+	statePath := filepath.Join(work, "state.json")
+	_ = os.Remove(statePath)
+	emu, err := start("emulator", filepath.Join(bin, "emulator"), filepath.Join(work, "emulator.log"), nil, "--state", statePath, "--lifetime", "15m")
+	if err != nil {
+		return err
+	}
+	defer emu.stop()
+	wctx, wcancel := context.WithTimeout(ctx, 30*time.Second)
+	err = waitLine(wctx, filepath.Join(work, "emulator.log"), "ready")
+	wcancel()
+	if err != nil {
+		return err
+	}
+	st, err := loadgen.LoadState(statePath)
+	if err != nil {
+		return err
+	}
+	env := []string{
+		"GOOGLE_CLOUD_PROJECT=" + st.Project,
+		"PUBSUB_EMULATOR_HOST=" + st.PubSub,
+		"GEMINI_WEBHOOK_SECRET=" + st.Secret,
+		"GEMINI_TOPIC_PREFIX=" + st.Prefix,
+		"GEMINI_JWKS_URL=" + st.JWKSURL,
+	}
+	servers := map[string]func(port, log string) (*proc, error){
+		bare: func(port, log string) (*proc, error) {
+			return start("bare", filepath.Join(bin, "bare"), log, nil, "--port", port)
+		},
+		hmac: func(port, log string) (*proc, error) {
+			return start("geminihook", filepath.Join(bin, "geminihook"), log, env, "serve", "--port", port)
+		},
+	}
+	servers[jwt] = servers[hmac]
+	scheme := map[string]string{bare: loadgen.SchemeNone, hmac: loadgen.SchemeHMAC, jwt: loadgen.SchemeJWT}
+	signer := func(target, url string) (loadgen.Signer, error) {
+		sg, err := st.Signer(scheme[target], url)
+		sg.TokenReuse = s.tokenReuse
+		return sg, err
+	}
+
+	// Cold starts, interleaved so drift hits every target alike, after one
+	// unmeasured start of each binary so every one is in the page cache.
+	for _, target := range []string{bare, hmac} {
+		if _, err := coldStart(ctx, servers[target], work, target, -1, signer); err != nil {
+			return fmt.Errorf("first start of %s: %w", target, err)
+		}
+	}
+	for i := range s.coldStarts {
+		for _, target := range []string{bare, hmac, jwt} {
+			ms, err := coldStart(ctx, servers[target], work, target, i, signer)
+			if err != nil {
+				return fmt.Errorf("cold start of %s: %w", target, err)
+			}
+			cs := res.ColdStart[target]
+			if cs == nil {
+				cs = &ColdStart{}
+				res.ColdStart[target] = cs
+			}
+			cs.SamplesMS = append(cs.SamplesMS, ms)
+			logf("cold start %s #%d: %.1fms", target, i+1, ms)
+		}
+	}
+	for _, cs := range res.ColdStart {
+		cs.MedianMS = median(cs.SamplesMS)
+	}
+
+	// Long-lived servers for the load phases.
+	procs := map[string]*proc{}
+	urls := map[string]string{}
+	for _, target := range []string{bare, hmac} {
+		port, err := freePort()
+		if err != nil {
+			return err
+		}
+		p, err := servers[target](port, filepath.Join(work, target+".log"))
+		if err != nil {
+			return err
+		}
+		defer p.stop()
+		procs[target], urls[target] = p, "http://127.0.0.1:"+port
+	}
+	procs[jwt], urls[jwt] = procs[hmac], urls[hmac]
+	for _, target := range []string{bare, hmac} {
+		if err := waitUp(ctx, urls[target]); err != nil {
+			return err
+		}
+	}
+
+	failures := []error{}
+	phase := func(target string, rate float64, runID string) (*Phase, error) {
+		url := urls[target]
+		sg, err := signer(target, url)
+		if err != nil {
+			return nil, err
+		}
+		// Warm up: connections, the lazy build, JWKS; not measured.
+		if s.warmup > 0 && rate == 0 {
+			ws, err := loadgen.Prepare(ctx, sg, runID+"w", int(s.warmup.Seconds()*2000)+100)
+			if err != nil {
+				return nil, err
+			}
+			if _, err := loadgen.Run(ctx, loadgen.Options{URL: url, Concurrency: s.concurrency, Duration: s.warmup}, ws); err != nil {
+				return nil, err
+			}
+		}
+		var counter *loadgen.Counter
+		if target != bare {
+			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			counter, err = loadgen.NewCounter(cctx, st.PubSub, st.Project, st.Prefix, runID)
+			cancel()
+			if err != nil {
+				return nil, err
+			}
+			defer counter.Close(context.Background())
+		}
+		n := int(s.duration.Seconds() * 8000)
+		if target != bare {
+			n = int(s.duration.Seconds() * 5000)
+		}
+		if rate > 0 {
+			n = int(rate * s.duration.Seconds())
+		}
+		ds, err := loadgen.Prepare(ctx, sg, runID, max(n, 1))
+		if err != nil {
+			return nil, err
+		}
+		srv0, err := procs[target].cpu()
+		if err != nil {
+			return nil, err
+		}
+		emu0, err := emu.cpu()
+		if err != nil {
+			return nil, err
+		}
+		self0 := selfCPU()
+		rep, err := loadgen.Run(ctx, loadgen.Options{URL: url, Rate: rate, Concurrency: s.concurrency, Duration: s.duration, Timeout: 30 * time.Second}, ds)
+		if err != nil {
+			return nil, err
+		}
+		srv1, err1 := procs[target].cpu()
+		emu1, err2 := emu.cpu()
+		if err := errors.Join(err1, err2); err != nil {
+			return nil, err
+		}
+		self1 := selfCPU()
+		if counter != nil {
+			cctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+			rep.Published, rep.DistinctPublished, err = counter.Count(cctx, 500*time.Millisecond)
+			cancel()
+			if err != nil {
+				return nil, err
+			}
+		}
+		if err := rep.Failed(); err != nil {
+			failures = append(failures, fmt.Errorf("%s: %w", target, err))
+		}
+		secs := rep.Seconds
+		ph := &Phase{Target: target, Report: rep,
+			ServerCores:   (srv1 - srv0).Seconds() / secs,
+			EmulatorCores: (emu1 - emu0).Seconds() / secs,
+			LoadCores:     (self1 - self0).Seconds() / secs,
+		}
+		logf("%-4s rate=%-6.0f %8.1f/s  p50 %6.2fms p99 %7.2fms  status %v  published %d  cpu server %.2f emulator %.2f load %.2f",
+			target, rate, rep.Throughput, rep.Latency.P50, rep.Latency.P99, rep.Status, rep.Published, ph.ServerCores, ph.EmulatorCores, ph.LoadCores)
+		return ph, nil
+	}
+
+	for _, target := range []string{bare, hmac, jwt} {
+		if res.Max[target], err = phase(target, 0, "max"+target); err != nil {
+			return err
+		}
+	}
+	res.Rate = float64(int(min(res.Max[hmac].Report.Throughput, res.Max[jwt].Report.Throughput) / 2))
+	if res.Rate < 1 {
+		res.Rate = 1
+	}
+	for _, target := range []string{bare, hmac, jwt} {
+		if res.AtRate[target], err = phase(target, res.Rate, "rate"+target); err != nil {
+			return err
+		}
+	}
+	for _, target := range []string{bare, hmac} {
+		if res.PeakRSSKiB[target], err = procs[target].status("VmHWM"); err != nil {
+			return err
+		}
+	}
+	if res.PeakRSSKiB["emulator"], err = emu.status("VmHWM"); err != nil {
+		return err
+	}
+
+	raw, err := json.MarshalIndent(res, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode results: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(work, "results.json"), raw, 0o644); err != nil {
+		return fmt.Errorf("write results: %w", err)
+	}
+	printTable(stdout, res)
+	if len(failures) > 0 {
+		return fmt.Errorf("deliveries lost or refused: %w", errors.Join(failures...))
+	}
+	return nil
+}
+
+// coldStart starts a fresh server and returns the milliseconds from exec to
+// its first 200 answer to a signed delivery.
+func coldStart(ctx context.Context, server func(port, log string) (*proc, error), work, target string, i int, signer func(target, url string) (loadgen.Signer, error)) (float64, error) {
+	port, err := freePort()
+	if err != nil {
+		return 0, err
+	}
+	url := "http://127.0.0.1:" + port
+	sg, err := signer(target, url)
+	if err != nil {
+		return 0, err
+	}
+	sg.TokenReuse = 1
+	ds, err := loadgen.Prepare(ctx, sg, fmt.Sprintf("cold%s%d", target, i), 1)
+	if err != nil {
+		return 0, err
+	}
+	client := loadgen.NewClient(1, 10*time.Second)
+	defer client.CloseIdleConnections()
+	t0 := time.Now()
+	p, err := server(port, filepath.Join(work, fmt.Sprintf("cold-%s-%d.log", target, i)))
+	if err != nil {
+		return 0, err
+	}
+	defer p.stop()
+	deadline := t0.Add(20 * time.Second)
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(ds[0].Body))
+		if err != nil {
+			return 0, fmt.Errorf("new request: %w", err)
+		}
+		maps := req.Header
+		for k, v := range ds[0].Header {
+			maps[k] = v
+		}
+		resp, err := client.Do(req)
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				return 0, fmt.Errorf("first delivery answered %d", resp.StatusCode)
+			}
+			return float64(time.Since(t0).Microseconds()) / 1000, nil
+		}
+		if time.Now().After(deadline) {
+			return 0, fmt.Errorf("no answer within 20s: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(500 * time.Microsecond):
+		}
+	}
+}
+
+// waitUp waits until url accepts connections.
+func waitUp(ctx context.Context, url string) error {
+	client := &http.Client{Timeout: time.Second}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		resp, err := client.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s did not come up: %w", url, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func machine() map[string]string {
+	m := map[string]string{"nproc": fmt.Sprint(runtime.NumCPU()), "go": runtime.Version(), "os": runtime.GOOS + "/" + runtime.GOARCH}
+	if raw, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for line := range strings.Lines(string(raw)) {
+			if v, ok := strings.CutPrefix(line, "model name"); ok {
+				m["cpu"] = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
+				break
+			}
+		}
+	}
+	return m
+}
+
+func printTable(w io.Writer, r *Results) {
+	ratio := func(a, b float64) string {
+		if b == 0 {
+			return "n/a"
+		}
+		return fmt.Sprintf("%.2f", a/b)
+	}
+	mx, at, cs := r.Max, r.AtRate, r.ColdStart
+	fmt.Fprintf(w, "\nMachine: %s, %s cores, %s (%s)%s\n\n", r.Machine["cpu"], r.Machine["nproc"], r.Machine["go"], r.Machine["os"], map[bool]string{true: " — SMOKE RUN, figures meaningless", false: ""}[r.Smoke])
+	fmt.Fprintf(w, "| Ratio | HMAC | JWT | Target |\n|---|---|---|---|\n")
+	fmt.Fprintf(w, "| max throughput, pipeline / bare | %s | %s | ≥ 0.40 HMAC, ≥ 0.30 JWT |\n",
+		ratio(mx[hmac].Report.Throughput, mx[bare].Report.Throughput), ratio(mx[jwt].Report.Throughput, mx[bare].Report.Throughput))
+	fmt.Fprintf(w, "| p99 at %.0f/s, pipeline / bare | %s | %s | ≤ 3 |\n", r.Rate,
+		ratio(at[hmac].Report.Latency.P99, at[bare].Report.Latency.P99), ratio(at[jwt].Report.Latency.P99, at[bare].Report.Latency.P99))
+	fmt.Fprintf(w, "| cold start to first 200, pipeline / bare | %s | %s | ≤ 1.3 |\n",
+		ratio(cs[hmac].MedianMS, cs[bare].MedianMS), ratio(cs[jwt].MedianMS, cs[bare].MedianMS))
+	fmt.Fprintf(w, "| peak RSS of serve under load (VmHWM) | %.1f MiB | (same process) | < 64 MiB |\n\n", float64(r.PeakRSSKiB[hmac])/1024)
+
+	fmt.Fprintf(w, "| Absolute | bare | HMAC | JWT |\n|---|---|---|---|\n")
+	fmt.Fprintf(w, "| max throughput (closed loop, %s in flight), 200/s | %.0f | %.0f | %.0f |\n", r.Settings["concurrency"], mx[bare].Report.Throughput, mx[hmac].Report.Throughput, mx[jwt].Report.Throughput)
+	fmt.Fprintf(w, "| latency at max, p50 / p99 ms | %.2f / %.2f | %.2f / %.2f | %.2f / %.2f |\n",
+		mx[bare].Report.Latency.P50, mx[bare].Report.Latency.P99, mx[hmac].Report.Latency.P50, mx[hmac].Report.Latency.P99, mx[jwt].Report.Latency.P50, mx[jwt].Report.Latency.P99)
+	fmt.Fprintf(w, "| latency at %.0f/s open loop, p50 / p90 / p99 / max ms | %s | %s | %s |\n", r.Rate, lat(at[bare]), lat(at[hmac]), lat(at[jwt]))
+	fmt.Fprintf(w, "| cold start median ms (samples) | %s | %s | %s |\n", cold(cs[bare]), cold(cs[hmac]), cold(cs[jwt]))
+	fmt.Fprintf(w, "| CPU cores at max: server / emulator / load generator | %s | %s | %s |\n", cores(mx[bare]), cores(mx[hmac]), cores(mx[jwt]))
+	fmt.Fprintf(w, "| CPU cores at %.0f/s: server / emulator / load generator | %s | %s | %s |\n", r.Rate, cores(at[bare]), cores(at[hmac]), cores(at[jwt]))
+	fmt.Fprintf(w, "| deliveries sent / 200 / published (max + rate runs) | %s | %s | %s |\n", counts(mx[bare], at[bare]), counts(mx[hmac], at[hmac]), counts(mx[jwt], at[jwt]))
+	fmt.Fprintf(w, "| peak RSS (VmHWM) MiB | %.1f | %.1f (serve) | emulator %.1f |\n",
+		float64(r.PeakRSSKiB[bare])/1024, float64(r.PeakRSSKiB[hmac])/1024, float64(r.PeakRSSKiB["emulator"])/1024)
+}
+
+func lat(p *Phase) string {
+	l := p.Report.Latency
+	return fmt.Sprintf("%.2f / %.2f / %.2f / %.2f", l.P50, l.P90, l.P99, l.Max)
+}
+
+func cold(c *ColdStart) string {
+	s := make([]string, len(c.SamplesMS))
+	for i, v := range c.SamplesMS {
+		s[i] = fmt.Sprintf("%.0f", v)
+	}
+	return fmt.Sprintf("%.1f (%s)", c.MedianMS, strings.Join(s, ", "))
+}
+
+func cores(p *Phase) string {
+	return fmt.Sprintf("%.2f / %.2f / %.2f", p.ServerCores, p.EmulatorCores, p.LoadCores)
+}
+
+func counts(a, b *Phase) string {
+	pub := "—"
+	if a.Report.Published >= 0 {
+		pub = fmt.Sprint(a.Report.Published + b.Report.Published)
+	}
+	return fmt.Sprintf("%d / %d / %s", a.Report.Sent+b.Report.Sent, a.Report.OK+b.Report.OK, pub)
+}

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Benchmark geminihook against the Functions Framework ceiling on this
+# machine, in one run: max throughput and p99 at a fixed rate for a bare
+# handler, the full pipeline with HMAC deliveries and with JWT deliveries;
+# cold start to the first 200; peak RSS of serve under load. The Pub/Sub
+# emulator runs in its own process and its CPU is reported.
+#
+#   tools/bench/run.sh            # full run, about two minutes
+#   tools/bench/run.sh --smoke    # a few seconds: proves it works, fails on any lost delivery
+#
+# Results: a Markdown table on stdout, and results.json plus every server's
+# log in $BENCH_WORK (default: a fresh temporary directory).
+set -euo pipefail
+
+mode=()
+case "${1:-}" in
+  "") ;;
+  --smoke) mode=(--smoke) ;;
+  *) echo "usage: $0 [--smoke]" >&2; exit 2 ;;
+esac
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+export GOFLAGS="${GOFLAGS:--modcacherw}"
+work="${BENCH_WORK:-$(mktemp -d -t geminihook-bench.XXXXXX)}"
+mkdir -p "$work/bin"
+
+echo "bench: building into $work/bin" >&2
+(cd "$root" && go build -o "$work/bin/geminihook" ./cmd/geminihook)
+(cd "$root/tools" && go build -o "$work/bin/" ./bench/bare ./bench/emulator ./bench/driver)
+
+timeout --signal=TERM --kill-after=15s 12m \
+  "$work/bin/driver" --bin "$work/bin" --work "$work" "${mode[@]}"
+echo "bench: results and logs in $work" >&2
