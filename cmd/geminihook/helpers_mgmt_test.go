@@ -49,6 +49,8 @@ func newMgmtEnv(t *testing.T) *mgmtEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(e.sm.Close)
+	// Like the real service, answer with the project number in names.
+	e.sm.SetProjectNumber(testProject, "246813579")
 	if err := e.sm.CreateSecret(testSecret); err != nil {
 		t.Fatal(err)
 	}

@@ -75,6 +75,9 @@ type service struct {
 	corrupt  bool
 	now      func() time.Time
 	closedCh chan struct{}
+
+	numMu   sync.Mutex
+	numbers map[string]string // project id -> project number
 }
 
 type secret struct {
@@ -101,6 +104,7 @@ func NewServer() (*Server, error) {
 		delays:   map[string]time.Duration{},
 		now:      time.Now,
 		closedCh: make(chan struct{}),
+		numbers:  map[string]string{},
 	}
 	g := grpc.NewServer(grpc.UnaryInterceptor(svc.intercept))
 	secretmanagerpb.RegisterSecretManagerServiceServer(g, svc)
@@ -165,6 +169,7 @@ func (s *Server) AddVersion(secretName string, payload []byte) string {
 	if !ok {
 		panic(fmt.Sprintf("smtest: AddVersion: malformed secret name %q", secretName))
 	}
+	secretName = s.svc.canon(secretName)
 	s.svc.mu.Lock()
 	_, exists := s.svc.secrets[secretName]
 	s.svc.mu.Unlock()
@@ -190,6 +195,35 @@ func (s *Server) SetState(versionName string, state secretmanagerpb.SecretVersio
 	}
 	s.svc.setStateLocked(v, state)
 	return nil
+}
+
+// SetProjectNumber makes the server behave like the real service for
+// project id: requests may name it by id or by number, and every name in a
+// response uses the number ("projects/123/secrets/s/versions/1"), as the
+// real service answers. Call it before creating secrets in that project.
+func (s *Server) SetProjectNumber(projectID, number string) {
+	s.svc.numMu.Lock()
+	defer s.svc.numMu.Unlock()
+	s.svc.numbers[projectID] = number
+}
+
+// canon rewrites a resource name to use the project number, if one is set.
+func (svc *service) canon(name string) string {
+	rest, ok := strings.CutPrefix(name, "projects/")
+	if !ok {
+		return name
+	}
+	id, tail, _ := strings.Cut(rest, "/")
+	svc.numMu.Lock()
+	n, ok := svc.numbers[id]
+	svc.numMu.Unlock()
+	if !ok {
+		return name
+	}
+	if tail == "" && !strings.HasSuffix(rest, "/") {
+		return "projects/" + n
+	}
+	return "projects/" + n + "/" + tail
 }
 
 // Fail makes every later call of method (an RPC name such as
@@ -250,7 +284,7 @@ func (s *Server) Calls(method string) int {
 func (s *Server) Versions(secretName string) []*secretmanagerpb.SecretVersion {
 	s.svc.mu.Lock()
 	defer s.svc.mu.Unlock()
-	sec, ok := s.svc.secrets[secretName]
+	sec, ok := s.svc.secrets[s.svc.canon(secretName)]
 	if !ok {
 		return nil
 	}
@@ -333,6 +367,7 @@ func splitVersionName(name string) (secretName, v string, ok bool) {
 }
 
 func (svc *service) createSecret(parent, id string, in *secretmanagerpb.Secret) (*secretmanagerpb.Secret, error) {
+	parent = svc.canon(parent)
 	if !projectRE.MatchString(parent) {
 		return nil, status.Errorf(codes.InvalidArgument, "invalid parent %q", parent)
 	}
@@ -364,6 +399,7 @@ func (svc *service) addVersion(secretName string, data []byte, crc *int64) (*sec
 	if crc != nil && *crc != sum {
 		return nil, status.Error(codes.InvalidArgument, "Checksum mismatch: data_crc32c does not match the payload.")
 	}
+	secretName = svc.canon(secretName)
 	svc.mu.Lock()
 	defer svc.mu.Unlock()
 	sec, ok := svc.secrets[secretName]
@@ -388,7 +424,7 @@ func (svc *service) addVersion(secretName string, data []byte, crc *int64) (*sec
 // lookupVersionLocked resolves a version name, including the alias latest
 // (the most recently created version, as the service documents).
 func (svc *service) lookupVersionLocked(name string) (*version, error) {
-	secretName, v, ok := splitVersionName(name)
+	secretName, v, ok := splitVersionName(svc.canon(name))
 	if !ok {
 		return nil, status.Errorf(codes.InvalidArgument, "invalid secret version name %q", name)
 	}
@@ -434,7 +470,7 @@ func (svc *service) GetSecret(_ context.Context, req *secretmanagerpb.GetSecretR
 	}
 	svc.mu.Lock()
 	defer svc.mu.Unlock()
-	sec, ok := svc.secrets[req.GetName()]
+	sec, ok := svc.secrets[svc.canon(req.GetName())]
 	if !ok {
 		return nil, status.Errorf(codes.NotFound, "Secret [%s] not found.", req.GetName())
 	}
@@ -483,7 +519,7 @@ func (svc *service) ListSecretVersions(_ context.Context, req *secretmanagerpb.L
 	}
 	svc.mu.Lock()
 	defer svc.mu.Unlock()
-	sec, ok := svc.secrets[req.GetParent()]
+	sec, ok := svc.secrets[svc.canon(req.GetParent())]
 	if !ok {
 		return nil, status.Errorf(codes.NotFound, "Secret [%s] not found.", req.GetParent())
 	}

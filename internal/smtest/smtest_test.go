@@ -355,3 +355,31 @@ func TestConcurrentAddsNumberUniquely(t *testing.T) {
 		t.Fatalf("got %d versions", len(seen))
 	}
 }
+
+func TestProjectNumberInNames(t *testing.T) {
+	srv, c := start(t)
+	srv.SetProjectNumber("p", "123456")
+	ctx := ctxT(t)
+	v := srv.AddVersion(secretName, []byte("k"))
+	if v != "projects/123456/secrets/s/versions/1" {
+		t.Fatalf("version name %q", v)
+	}
+	r, err := c.AccessSecretVersion(ctx, &secretmanagerpb.AccessSecretVersionRequest{Name: secretName + "/versions/latest"})
+	if err != nil || r.Name != v {
+		t.Fatalf("access by project id = %v, %v", r, err)
+	}
+	nv, err := c.AddSecretVersion(ctx, &secretmanagerpb.AddSecretVersionRequest{Parent: "projects/123456/secrets/s", Payload: &secretmanagerpb.SecretPayload{Data: []byte("l")}})
+	if err != nil || nv.Name != "projects/123456/secrets/s/versions/2" {
+		t.Fatalf("add by number = %v, %v", nv, err)
+	}
+	sec, err := c.GetSecret(ctx, &secretmanagerpb.GetSecretRequest{Name: secretName})
+	if err != nil || sec.Name != "projects/123456/secrets/s" {
+		t.Fatalf("GetSecret = %v, %v", sec, err)
+	}
+	if got := listNames(t, c, "", 0); len(got) != 2 {
+		t.Fatalf("list by id: %v", got)
+	}
+	if len(srv.Versions(secretName)) != 2 || string(srv.Payload(secretName+"/versions/2")) != "l" {
+		t.Fatal("snapshot helpers do not accept the project id")
+	}
+}
