@@ -12,6 +12,7 @@ import (
 	"time"
 
 	secretmanager "cloud.google.com/go/secretmanager/apiv1"
+	gax "github.com/googleapis/gax-go/v2"
 	"google.golang.org/api/option"
 
 	"github.com/geminihook/geminihook/internal/dedupe"
@@ -148,6 +149,7 @@ func buildServer(ctx context.Context, cfg config, opts buildOptions) (_ *server,
 			return nil, fmt.Errorf("secret manager client: %w", err)
 		}
 		s.closers = append(s.closers, client.Close)
+		boundSecretCalls(client)
 		so := opts.secrets
 		so.Now = opts.now
 		so.Logger = opts.logger
@@ -187,6 +189,19 @@ func buildServer(ctx context.Context, cfg config, opts buildOptions) (_ *server,
 
 	s.seen = dedupe.New(dedupe.Options{TTL: max(2*cfg.Tolerance, 10*time.Minute), Now: opts.now})
 	return s, nil
+}
+
+// secretCallTimeout bounds one Secret Manager call, retries included. The
+// client's defaults (a minute, retrying UNAVAILABLE on AccessSecretVersion)
+// would hold a delivery waiting on keys far longer than the sender waits,
+// while cached keys or a 503 are the answers it needs within seconds.
+const secretCallTimeout = 3 * time.Second
+
+// boundSecretCalls caps the calls the keyring makes at secretCallTimeout.
+// A later gax.WithTimeout overrides the client's default one.
+func boundSecretCalls(c *secretmanager.Client) {
+	c.CallOptions.ListSecretVersions = append(c.CallOptions.ListSecretVersions, gax.WithTimeout(secretCallTimeout))
+	c.CallOptions.AccessSecretVersion = append(c.CallOptions.AccessSecretVersion, gax.WithTimeout(secretCallTimeout))
 }
 
 // close releases the clients, publishers first so their buffers are sent.
