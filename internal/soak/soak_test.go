@@ -231,4 +231,3 @@ func TestSoak(t *testing.T) {
 }
 
 func mib(b int64) float64 { return float64(b) / (1 << 20) }
-
