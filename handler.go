@@ -1,7 +1,6 @@
 package geminihook
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -203,21 +202,25 @@ func repeatedWebhookHeader(h http.Header) bool {
 	return len(h["Webhook-Id"]) > 1 || len(h["Webhook-Timestamp"]) > 1 || len(h["Webhook-Signature"]) > 1
 }
 
-// readBody reads at most limit bytes; a longer body is errTooLarge.
+// readBody reads at most limit bytes; a longer body is errTooLarge. A body
+// of announced length is read into one buffer of exactly that size (the
+// server ends the body at Content-Length); a chunked one grows as it comes.
 func readBody(r *http.Request, limit int64) ([]byte, error) {
-	size := r.ContentLength
-	if size < 0 || size > limit {
-		size = 0
+	if n := r.ContentLength; n >= 0 && n <= limit {
+		buf := make([]byte, n)
+		if _, err := io.ReadFull(r.Body, buf); err != nil {
+			return nil, errors.Join(errReadBody, err)
+		}
+		return buf, nil
 	}
-	buf := bytes.NewBuffer(make([]byte, 0, size+1))
-	n, err := buf.ReadFrom(io.LimitReader(r.Body, limit+1))
+	buf, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
 	if err != nil {
 		return nil, errors.Join(errReadBody, err)
 	}
-	if n > limit {
+	if int64(len(buf)) > limit {
 		return nil, errTooLarge
 	}
-	return buf.Bytes(), nil
+	return buf, nil
 }
 
 // requestURL is the request's own external URL, the default JWT audience:
@@ -251,6 +254,41 @@ type answer struct {
 	Reason string `json:"reason,omitempty"`
 }
 
+// appendJSON appends the answer as encoding/json's Encoder writes it: the
+// same fields, escaping and trailing newline, without reflection.
+func (a answer) appendJSON(b []byte) []byte {
+	b = append(b, `{"result":`...)
+	b = appendJSONString(b, a.Result)
+	if a.ID != "" {
+		b = append(b, `,"id":`...)
+		b = appendJSONString(b, a.ID)
+	}
+	if a.Family != "" {
+		b = append(b, `,"family":`...)
+		b = appendJSONString(b, a.Family)
+	}
+	if a.Reason != "" {
+		b = append(b, `,"reason":`...)
+		b = appendJSONString(b, a.Reason)
+	}
+	return append(b, "}\n"...)
+}
+
+// appendJSONString appends s as a JSON string. Printable ASCII other than
+// the characters encoding/json escapes is copied; anything else is left
+// to encoding/json, so the output is byte for byte what it writes.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s) // a string always marshals
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
+
 // finish writes the answer for err (nil: success) and the delivery's log line.
 func (f *function) finish(w http.ResponseWriter, r *http.Request, d *delivery, err error) {
 	status, reason := http.StatusOK, ""
@@ -270,7 +308,8 @@ func (f *function) finish(w http.ResponseWriter, r *http.Request, d *delivery, e
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(a)
+	var buf [256]byte
+	_, _ = w.Write(a.appendJSON(buf[:0]))
 
 	level := slog.LevelInfo
 	switch {

@@ -44,10 +44,13 @@ type Cache struct {
 	head    int      // index of the oldest live position in order
 }
 
+// entry is one id. A cache holds up to Capacity of them for minutes, so it
+// is kept small: the expiry is Unix nanoseconds, and the channel waiters
+// use is dropped once closed.
 type entry struct {
 	id      string
-	expires time.Time     // zero while in flight
-	done    chan struct{} // closed when the owner finishes
+	expires int64         // Unix nanoseconds; 0 while in flight
+	done    chan struct{} // closed when the owner finishes, then nil
 	removed bool
 }
 
@@ -80,14 +83,14 @@ type Ticket struct {
 func (c *Cache) Begin(ctx context.Context, id string) (State, *Ticket, error) {
 	for {
 		c.mu.Lock()
-		now := c.now()
+		now := c.now().UnixNano()
 		c.expireLocked(now)
 		e, ok := c.entries[id]
-		if ok && !e.expires.IsZero() && now.Before(e.expires) {
+		if ok && e.expires != 0 && now < e.expires {
 			c.mu.Unlock()
 			return Duplicate, nil, nil
 		}
-		if !ok || !e.expires.IsZero() {
+		if !ok || e.expires != 0 {
 			// Unknown, or remembered but past its TTL: claim it.
 			if ok {
 				e.removed = true
@@ -114,7 +117,7 @@ func (t *Ticket) Done(published bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if published && !e.removed {
-		e.expires = c.now().Add(c.ttl)
+		e.expires = max(c.now().Add(c.ttl).UnixNano(), 1)
 		c.order = append(c.order, e)
 		c.evictLocked()
 	} else if !e.removed {
@@ -122,6 +125,7 @@ func (t *Ticket) Done(published bool) {
 		delete(c.entries, e.id)
 	}
 	close(e.done)
+	e.done = nil // waiters took the channel under the lock
 }
 
 // Len reports how many ids are remembered or in flight.
@@ -133,10 +137,10 @@ func (c *Cache) Len() int {
 
 // expireLocked drops completed entries whose TTL has passed. Entries
 // complete in time order, so expired ones are at the front of order.
-func (c *Cache) expireLocked(now time.Time) {
+func (c *Cache) expireLocked(now int64) {
 	for c.head < len(c.order) {
 		e := c.order[c.head]
-		if !e.removed && now.Before(e.expires) {
+		if !e.removed && now < e.expires {
 			break
 		}
 		c.dropHeadLocked()

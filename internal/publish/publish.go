@@ -31,6 +31,9 @@ type Options struct {
 	// CountThreshold sends a batch once it holds this many messages.
 	// Default 100.
 	CountThreshold int
+	// NumGoroutines bounds the batches of one topic in flight at once.
+	// Default: the client's, 25 per GOMAXPROCS.
+	NumGoroutines int
 }
 
 // Publisher publishes to the five family topics of one prefix. It holds one
@@ -66,6 +69,9 @@ func New(ctx context.Context, project, prefix string, opts Options, clientOpts .
 		pub := client.Publisher(events.Topic(prefix, f))
 		pub.PublishSettings.DelayThreshold = opts.DelayThreshold
 		pub.PublishSettings.CountThreshold = opts.CountThreshold
+		if opts.NumGoroutines > 0 {
+			pub.PublishSettings.NumGoroutines = opts.NumGoroutines
+		}
 		// The publisher's own retries stop at our deadline, not at the
 		// library's default minute.
 		pub.PublishSettings.Timeout = opts.Timeout
