@@ -83,7 +83,7 @@ func tally(os []outcome) map[string]int {
 // message, every failure is a 503 the sender retries, and once Pub/Sub
 // recovers the retries are all published.
 func TestPublishFaultsUnderConcurrency(t *testing.T) {
-	h := newHarness(t, harnessOptions{publish: publish.Options{Timeout: 400 * time.Millisecond}})
+	h := newHarness(t, harnessOptions{publish: publish.Options{Timeout: time.Second}})
 	key := h.secret
 	var reqs []request
 	var ids []string
@@ -106,7 +106,7 @@ func TestPublishFaultsUnderConcurrency(t *testing.T) {
 	}{
 		{"refused", status.Error(codes.PermissionDenied, "injected"), 0},
 		{"unavailable", status.Error(codes.Unavailable, "injected"), 0},
-		{"slower than the deadline", nil, 700 * time.Millisecond},
+		{"slower than the deadline", nil, 1500 * time.Millisecond},
 	}
 	for _, f := range faults {
 		h.publish.set(f.err, f.delay)
@@ -124,7 +124,7 @@ func TestPublishFaultsUnderConcurrency(t *testing.T) {
 		}
 	}
 
-	// Flapping: the fault changes every 60ms while deliveries run.
+	// Flapping: the fault changes every 100ms while deliveries run.
 	h.publish.set(nil, 0)
 	flap := add("flap", 90)
 	stop := make(chan struct{})
@@ -134,13 +134,13 @@ func TestPublishFaultsUnderConcurrency(t *testing.T) {
 			select {
 			case <-stop:
 				return
-			case <-time.After(60 * time.Millisecond):
+			case <-time.After(100 * time.Millisecond):
 			}
 			switch i % 3 {
 			case 0:
-				h.publish.set(status.Error(codes.Unavailable, "injected"), 0)
+				h.publish.set(status.Error(codes.PermissionDenied, "injected"), 0)
 			case 1:
-				h.publish.set(nil, 500*time.Millisecond)
+				h.publish.set(nil, 1500*time.Millisecond)
 			default:
 				h.publish.set(nil, 0)
 			}
@@ -272,7 +272,7 @@ func TestJWKSFaults(t *testing.T) {
 		apply func(*verifytest.Server)
 	}{
 		{"failing", func(s *verifytest.Server) { s.Fail(http.StatusServiceUnavailable) }},
-		{"slower than the client timeout", func(s *verifytest.Server) { s.Delay(time.Second) }},
+		{"slower than the client timeout", func(s *verifytest.Server) { s.Delay(3 * time.Second) }},
 		{"serving garbage", func(s *verifytest.Server) { s.Garbage(true) }},
 		{"serving an empty set", func(s *verifytest.Server) { s.SetJWKS([]byte(`{"keys":[]}`)) }},
 	}
@@ -285,7 +285,7 @@ func TestJWKSFaults(t *testing.T) {
 	for _, f := range faults {
 		t.Run(f.name, func(t *testing.T) {
 			h := newHarness(t, harnessOptions{})
-			h.fn.opts.jwksClient = &http.Client{Timeout: 200 * time.Millisecond}
+			h.fn.opts.jwksClient = &http.Client{Timeout: time.Second}
 			body := h.sample("video.generated", 1)
 
 			// Cold: nothing cached. A burst shares one fetch and gets 503.
@@ -352,7 +352,7 @@ func TestJWKSFaults(t *testing.T) {
 // the quarantine or other topic is no less precious: when that publish
 // fails the answer is 503, and the retry lands it.
 func TestQuarantineAndOtherUnderPublishFailure(t *testing.T) {
-	h := newHarness(t, harnessOptions{publish: publish.Options{Timeout: 300 * time.Millisecond}})
+	h := newHarness(t, harnessOptions{publish: publish.Options{Timeout: time.Second}})
 	cases := []struct {
 		id     string
 		body   string

@@ -53,7 +53,7 @@ func (l *leakCheck) check(h *harness) {
 // failing in turn, and searches every log line and answer for the secrets,
 // signatures, tokens and bodies involved.
 func TestLogsHoldNoSecrets(t *testing.T) {
-	h := newHarness(t, harnessOptions{noSecret: true, publish: publish.Options{Timeout: 300 * time.Millisecond}})
+	h := newHarness(t, harnessOptions{noSecret: true, publish: publish.Options{Timeout: time.Second}})
 	l := &leakCheck{t: t}
 	raw := h.addKnownSecret()
 	l.hide(raw, strings.TrimPrefix(raw, "whsec_"))
@@ -94,7 +94,7 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 		{"publish failing", func() { h.publish.set(status.Error(codes.Unavailable, "injected"), 0) }, func(i int) request {
 			return h.hmacRequest(fmt.Sprint("msg_", i), body(i), h.secret)
 		}, 503},
-		{"publish slow", func() { h.publish.set(nil, 400*time.Millisecond) }, func(i int) request {
+		{"publish slow", func() { h.publish.set(nil, 1500*time.Millisecond) }, func(i int) request {
 			return h.jwtRequest(fmt.Sprint("msg_", i), body(i), nil)
 		}, 503},
 		{"JWKS failing, new kid", func() {
