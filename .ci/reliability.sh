@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Reliability and security checks that take longer than `go test ./...`:
+# the hostile-input, fault and leak tests under the race detector, the
+# graceful-shutdown test of the real binary, every root fuzz target for a
+# bounded time, and a soak run of `geminihook serve` with accounting.
+#
+# usage: .ci/reliability.sh [--short]
+#   --short (or RELIABILITY_SHORT=1): fuzz 10s per target, soak 5s; a few
+#   minutes in all. This is what .ci/run uses.
+#   Full mode: RELIABILITY_FUZZTIME (default 60s) per target and
+#   RELIABILITY_SOAK (default 60s) of load at RELIABILITY_RATE (default 100)
+#   deliveries a second.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+export GOFLAGS=-modcacherw
+
+short=${RELIABILITY_SHORT:-0}
+for arg in "$@"; do
+	case "$arg" in
+	--short) short=1 ;;
+	-h | --help) sed -n '2,12p' "$0"; exit 0 ;;
+	*) echo "reliability.sh: unknown argument $arg" >&2; exit 2 ;;
+	esac
+done
+if [[ $short == 1 ]]; then
+	fuzztime=${RELIABILITY_FUZZTIME:-10s}
+	soak=${RELIABILITY_SOAK:-5s}
+else
+	fuzztime=${RELIABILITY_FUZZTIME:-60s}
+	soak=${RELIABILITY_SOAK:-60s}
+fi
+rate=${RELIABILITY_RATE:-100}
+logdir=$(mktemp -d)
+trap 'rm -rf "$logdir"' EXIT
+summary=()
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "vet"
+go vet . ./internal/soak ./cmd/geminihook
+
+step "hostile input, faults and leaks (race detector)"
+go test -race -count=1 -run 'TestHostileInput|TestForgedFloodIsCheap|TestPublishFaults|TestSecret|TestJWKSFaults|TestQuarantineAndOther|TestLogsHoldNoSecrets|TestMisconfiguredSecret|^FuzzHandler' .
+
+step "graceful shutdown of the real binary (race detector)"
+go test -race -count=1 -v -run 'TestServeShutdownDrainsInFlight' ./cmd/geminihook | tee "$logdir/shutdown.log" | grep -E '^(---|\s+shutdown_test|ok|FAIL)' || true
+grep -q '^--- PASS: TestServeShutdownDrainsInFlight' "$logdir/shutdown.log" || { cat "$logdir/shutdown.log"; exit 1; }
+summary+=("shutdown: $(grep -o 'SIGTERM with.*' "$logdir/shutdown.log" | head -1)")
+
+for target in $(go test -list '^Fuzz' . | grep '^Fuzz'); do
+	step "fuzz $target for $fuzztime"
+	if ! go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" . >"$logdir/$target.log" 2>&1; then
+		cat "$logdir/$target.log"
+		echo "reliability.sh: $target failed; the failing input is under testdata/fuzz/$target/" >&2
+		exit 1
+	fi
+	execs=$(grep -o 'execs: [0-9]*' "$logdir/$target.log" | tail -1 | grep -o '[0-9]*' || echo 0)
+	tail -2 "$logdir/$target.log"
+	summary+=("fuzz $target: $execs execs in $fuzztime")
+done
+
+step "soak: $soak at $rate/s through geminihook serve"
+GEMINIHOOK_SOAK=$soak GEMINIHOOK_SOAK_RATE=$rate go test -count=1 -v -run '^TestSoak$' ./internal/soak | tee "$logdir/soak.log" | grep -E '^(---|\s+soak_test|ok|FAIL)' || true
+grep -q '^--- PASS: TestSoak' "$logdir/soak.log" || { cat "$logdir/soak.log"; exit 1; }
+while IFS= read -r line; do summary+=("$line"); done < <(grep -oE '(soak [0-9.]+s at|serve RSS:).*' "$logdir/soak.log")
+
+step "summary"
+printf '%s\n' "${summary[@]}"
