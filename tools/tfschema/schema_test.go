@@ -54,7 +54,10 @@ func block(t *testing.T, b *tfprotov5.SchemaBlock, name string) *tfprotov5.Schem
 // The schemas the Terraform module relies on come through with their
 // attributes, nesting and types intact.
 func TestLoadGoogle(t *testing.T) {
-	p := newServer(t, "google").p
+	p, err := newServer(t, "google").load()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if p.Address != "registry.opentofu.org/hashicorp/google" {
 		t.Errorf("Address = %q", p.Address)
 	}
@@ -184,24 +187,48 @@ func hasError(diags []*tfprotov5.Diagnostic) bool {
 	return false
 }
 
-func TestServerValidate(t *testing.T) {
+// Validation is OpenTofu's job (it checks names, arguments and types against
+// the schema first); the server must not invent errors, nor need the schema.
+func TestServerValidateNeedsNoSchema(t *testing.T) {
 	ctx := context.Background()
-	s := newServer(t, "google")
+	s := &Server{name: "test", load: func() (*Provider, error) {
+		t.Fatal("validation loaded the schema")
+		return nil, nil
+	}}
 	r, err := s.ValidateResourceTypeConfig(ctx, &tfprotov5.ValidateResourceTypeConfigRequest{TypeName: "google_pubsub_topic"})
 	if err != nil || hasError(r.Diagnostics) {
-		t.Fatalf("known resource: err %v diags %v", err, r.Diagnostics)
-	}
-	r, err = s.ValidateResourceTypeConfig(ctx, &tfprotov5.ValidateResourceTypeConfigRequest{TypeName: "google_pubsub_topik"})
-	if err != nil || !hasError(r.Diagnostics) {
-		t.Fatalf("unknown resource: err %v diags %v, want an error diagnostic", err, r.Diagnostics)
+		t.Fatalf("ValidateResourceTypeConfig: err %v diags %v", err, r.Diagnostics)
 	}
 	d, err := s.ValidateDataSourceConfig(ctx, &tfprotov5.ValidateDataSourceConfigRequest{TypeName: "google_project"})
 	if err != nil || hasError(d.Diagnostics) {
-		t.Fatalf("known data source: err %v diags %v", err, d.Diagnostics)
+		t.Fatalf("ValidateDataSourceConfig: err %v diags %v", err, d.Diagnostics)
 	}
-	d, err = s.ValidateDataSourceConfig(ctx, &tfprotov5.ValidateDataSourceConfigRequest{TypeName: "google_pubsub_topic_iam_member"})
-	if err != nil || !hasError(d.Diagnostics) {
-		t.Fatalf("resource used as data source: err %v diags %v, want an error diagnostic", err, d.Diagnostics)
+	c, err := s.PrepareProviderConfig(ctx, &tfprotov5.PrepareProviderConfigRequest{})
+	if err != nil || hasError(c.Diagnostics) {
+		t.Fatalf("PrepareProviderConfig: err %v diags %v", err, c.Diagnostics)
+	}
+}
+
+// The schema is loaded once, on first use, and a failure reaches OpenTofu
+// as a diagnostic rather than a crash.
+func TestLazyServer(t *testing.T) {
+	ctx := context.Background()
+	s := NewLazyServer("random")
+	resp, err := s.GetProviderSchema(ctx, &tfprotov5.GetProviderSchemaRequest{})
+	if err != nil || hasError(resp.Diagnostics) {
+		t.Fatalf("GetProviderSchema: err %v diags %v", err, diagText(resp.Diagnostics))
+	}
+	if !resp.ServerCapabilities.GetProviderSchemaOptional {
+		t.Error("GetProviderSchemaOptional must be set so OpenTofu reuses the schema across processes")
+	}
+	if _, ok := resp.ResourceSchemas["random_id"]; !ok {
+		t.Error("schema lacks random_id")
+	}
+
+	bad := NewLazyServer("aws")
+	resp, err = bad.GetProviderSchema(ctx, &tfprotov5.GetProviderSchemaRequest{})
+	if err != nil || !hasError(resp.Diagnostics) || !strings.Contains(diagText(resp.Diagnostics), "not in schema dump") {
+		t.Fatalf("unknown provider: err %v diags %v, want a diagnostic naming the problem", err, diagText(resp.Diagnostics))
 	}
 }
 
@@ -226,7 +253,11 @@ func TestServerSchema(t *testing.T) {
 // A state written with the current schema comes back as the same value.
 func TestServerUpgradeResourceState(t *testing.T) {
 	s := newServer(t, "google")
-	schema := s.p.Resources["google_pubsub_topic"]
+	p, err := s.load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	schema := p.Resources["google_pubsub_topic"]
 	typ := schema.ValueType().(tftypes.Object)
 	attrs := map[string]any{}
 	for name := range typ.AttributeTypes {

@@ -3,25 +3,41 @@ package tfschema
 import (
 	"context"
 	"fmt"
+	"sync"
 
 	"github.com/hashicorp/terraform-plugin-go/tfprotov5"
 )
 
 // Server is a tfprotov5.ProviderServer that knows a provider's schemas and
-// nothing else. Validation RPCs succeed for every known type (OpenTofu itself
-// checks the configuration against the schema); state upgrades re-encode the
-// stored state unchanged; every RPC that would read or change real
-// infrastructure returns an error diagnostic, so the server cannot be
-// mistaken for the real provider.
+// nothing else. Validation RPCs accept every configuration (OpenTofu itself
+// checks type names, arguments, blocks and types against the schema before
+// calling them); state upgrades re-encode the stored state unchanged; every
+// RPC that would read or change real infrastructure returns an error
+// diagnostic, so the server cannot be mistaken for the real provider.
+//
+// The schema is loaded on the first RPC that needs it. The server declares
+// GetProviderSchemaOptional, so OpenTofu fetches the schema once per command
+// and reuses it for every later provider process: those never load it.
 type Server struct {
-	p *Provider
+	name string
+	load func() (*Provider, error)
 }
 
 var _ tfprotov5.ProviderServer = (*Server)(nil)
 
-// NewServer returns a schema-only server for p.
+// NewServer returns a schema-only server for an already loaded provider.
 func NewServer(p *Provider) *Server {
-	return &Server{p: p}
+	return &Server{name: p.Address, load: func() (*Provider, error) { return p, nil }}
+}
+
+// NewLazyServer returns a schema-only server for the provider named name
+// (see Load), loading its schema on first use.
+func NewLazyServer(name string) *Server {
+	return &Server{name: name, load: sync.OnceValues(func() (*Provider, error) { return Load(name) })}
+}
+
+func loadFailed(err error) []*tfprotov5.Diagnostic {
+	return errorDiag("Cannot load the provider schema", err.Error())
 }
 
 func errorDiag(summary, detail string) []*tfprotov5.Diagnostic {
@@ -35,7 +51,7 @@ func errorDiag(summary, detail string) []*tfprotov5.Diagnostic {
 func (s *Server) offline(rpc string) []*tfprotov5.Diagnostic {
 	return errorDiag(
 		rpc+" is not available offline",
-		fmt.Sprintf("This %s provider only serves schemas for `tofu validate` and `tofu test` with mock_provider; it cannot %s.", s.p.Address, rpc),
+		fmt.Sprintf("This %s provider only serves schemas for `tofu validate` and `tofu test` with mock_provider; it cannot %s.", s.name, rpc),
 	)
 }
 
@@ -43,19 +59,30 @@ func unknownType(kind, name string) []*tfprotov5.Diagnostic {
 	return errorDiag("Unknown "+kind+" type", fmt.Sprintf("The schema dump has no %s named %q.", kind, name))
 }
 
+// capabilities tells OpenTofu it may reuse a schema fetched from another
+// process of this provider instead of asking every process again.
+func capabilities() *tfprotov5.ServerCapabilities {
+	return &tfprotov5.ServerCapabilities{GetProviderSchemaOptional: true}
+}
+
 // GetMetadata lists the provider's types and functions.
 func (s *Server) GetMetadata(context.Context, *tfprotov5.GetMetadataRequest) (*tfprotov5.GetMetadataResponse, error) {
-	resp := &tfprotov5.GetMetadataResponse{ServerCapabilities: &tfprotov5.ServerCapabilities{}}
-	for _, name := range sortedKeys(s.p.Resources) {
+	resp := &tfprotov5.GetMetadataResponse{ServerCapabilities: capabilities()}
+	p, err := s.load()
+	if err != nil {
+		resp.Diagnostics = loadFailed(err)
+		return resp, nil
+	}
+	for _, name := range sortedKeys(p.Resources) {
 		resp.Resources = append(resp.Resources, tfprotov5.ResourceMetadata{TypeName: name})
 	}
-	for _, name := range sortedKeys(s.p.DataSources) {
+	for _, name := range sortedKeys(p.DataSources) {
 		resp.DataSources = append(resp.DataSources, tfprotov5.DataSourceMetadata{TypeName: name})
 	}
-	for _, name := range sortedKeys(s.p.EphemeralResources) {
+	for _, name := range sortedKeys(p.EphemeralResources) {
 		resp.EphemeralResources = append(resp.EphemeralResources, tfprotov5.EphemeralResourceMetadata{TypeName: name})
 	}
-	for _, name := range sortedKeys(s.p.Functions) {
+	for _, name := range sortedKeys(p.Functions) {
 		resp.Functions = append(resp.Functions, tfprotov5.FunctionMetadata{Name: name})
 	}
 	return resp, nil
@@ -63,19 +90,27 @@ func (s *Server) GetMetadata(context.Context, *tfprotov5.GetMetadataRequest) (*t
 
 // GetProviderSchema returns every schema in the dump for this provider.
 func (s *Server) GetProviderSchema(context.Context, *tfprotov5.GetProviderSchemaRequest) (*tfprotov5.GetProviderSchemaResponse, error) {
+	p, err := s.load()
+	if err != nil {
+		return &tfprotov5.GetProviderSchemaResponse{ServerCapabilities: capabilities(), Diagnostics: loadFailed(err)}, nil
+	}
 	return &tfprotov5.GetProviderSchemaResponse{
-		ServerCapabilities:       &tfprotov5.ServerCapabilities{},
-		Provider:                 s.p.Provider,
-		ResourceSchemas:          s.p.Resources,
-		DataSourceSchemas:        s.p.DataSources,
-		EphemeralResourceSchemas: s.p.EphemeralResources,
-		Functions:                s.p.Functions,
+		ServerCapabilities:       capabilities(),
+		Provider:                 p.Provider,
+		ResourceSchemas:          p.Resources,
+		DataSourceSchemas:        p.DataSources,
+		EphemeralResourceSchemas: p.EphemeralResources,
+		Functions:                p.Functions,
 	}, nil
 }
 
 // GetResourceIdentitySchemas returns the identity schemas in the dump.
 func (s *Server) GetResourceIdentitySchemas(context.Context, *tfprotov5.GetResourceIdentitySchemasRequest) (*tfprotov5.GetResourceIdentitySchemasResponse, error) {
-	return &tfprotov5.GetResourceIdentitySchemasResponse{IdentitySchemas: s.p.Identities}, nil
+	p, err := s.load()
+	if err != nil {
+		return &tfprotov5.GetResourceIdentitySchemasResponse{Diagnostics: loadFailed(err)}, nil
+	}
+	return &tfprotov5.GetResourceIdentitySchemasResponse{IdentitySchemas: p.Identities}, nil
 }
 
 // PrepareProviderConfig accepts the configuration as given.
@@ -93,12 +128,11 @@ func (s *Server) StopProvider(context.Context, *tfprotov5.StopProviderRequest) (
 	return &tfprotov5.StopProviderResponse{}, nil
 }
 
-// ValidateResourceTypeConfig accepts a configuration of any known resource
-// type; OpenTofu has already checked it against the schema.
-func (s *Server) ValidateResourceTypeConfig(_ context.Context, req *tfprotov5.ValidateResourceTypeConfigRequest) (*tfprotov5.ValidateResourceTypeConfigResponse, error) {
-	if _, ok := s.p.Resources[req.TypeName]; !ok {
-		return &tfprotov5.ValidateResourceTypeConfigResponse{Diagnostics: unknownType("resource", req.TypeName)}, nil
-	}
+// ValidateResourceTypeConfig accepts any configuration: OpenTofu has already
+// checked the type name and the configuration against the schema, and the
+// provider-side checks of the real provider (value ranges, conflicts) are
+// not part of the dump.
+func (s *Server) ValidateResourceTypeConfig(context.Context, *tfprotov5.ValidateResourceTypeConfigRequest) (*tfprotov5.ValidateResourceTypeConfigResponse, error) {
 	return &tfprotov5.ValidateResourceTypeConfigResponse{}, nil
 }
 
@@ -106,7 +140,11 @@ func (s *Server) ValidateResourceTypeConfig(_ context.Context, req *tfprotov5.Va
 // and returns it re-encoded, unchanged: the dump has only the current schema
 // version, so older versions cannot be migrated.
 func (s *Server) UpgradeResourceState(_ context.Context, req *tfprotov5.UpgradeResourceStateRequest) (*tfprotov5.UpgradeResourceStateResponse, error) {
-	schema, ok := s.p.Resources[req.TypeName]
+	p, err := s.load()
+	if err != nil {
+		return &tfprotov5.UpgradeResourceStateResponse{Diagnostics: loadFailed(err)}, nil
+	}
+	schema, ok := p.Resources[req.TypeName]
 	if !ok {
 		return &tfprotov5.UpgradeResourceStateResponse{Diagnostics: unknownType("resource", req.TypeName)}, nil
 	}
@@ -140,7 +178,11 @@ func (s *Server) UpgradeResourceState(_ context.Context, req *tfprotov5.UpgradeR
 // UpgradeResourceIdentity decodes the stored identity with the current
 // identity schema and returns it re-encoded.
 func (s *Server) UpgradeResourceIdentity(_ context.Context, req *tfprotov5.UpgradeResourceIdentityRequest) (*tfprotov5.UpgradeResourceIdentityResponse, error) {
-	schema, ok := s.p.Identities[req.TypeName]
+	p, err := s.load()
+	if err != nil {
+		return &tfprotov5.UpgradeResourceIdentityResponse{Diagnostics: loadFailed(err)}, nil
+	}
+	schema, ok := p.Identities[req.TypeName]
 	if !ok {
 		return &tfprotov5.UpgradeResourceIdentityResponse{Diagnostics: unknownType("resource identity", req.TypeName)}, nil
 	}
@@ -195,11 +237,9 @@ func (s *Server) GenerateResourceConfig(context.Context, *tfprotov5.GenerateReso
 	return &tfprotov5.GenerateResourceConfigResponse{Diagnostics: s.offline("generate resource configuration")}, nil
 }
 
-// ValidateDataSourceConfig accepts a configuration of any known data source.
-func (s *Server) ValidateDataSourceConfig(_ context.Context, req *tfprotov5.ValidateDataSourceConfigRequest) (*tfprotov5.ValidateDataSourceConfigResponse, error) {
-	if _, ok := s.p.DataSources[req.TypeName]; !ok {
-		return &tfprotov5.ValidateDataSourceConfigResponse{Diagnostics: unknownType("data source", req.TypeName)}, nil
-	}
+// ValidateDataSourceConfig accepts any configuration, as
+// ValidateResourceTypeConfig does.
+func (s *Server) ValidateDataSourceConfig(context.Context, *tfprotov5.ValidateDataSourceConfigRequest) (*tfprotov5.ValidateDataSourceConfigResponse, error) {
 	return &tfprotov5.ValidateDataSourceConfigResponse{}, nil
 }
 
@@ -210,22 +250,23 @@ func (s *Server) ReadDataSource(context.Context, *tfprotov5.ReadDataSourceReques
 
 // GetFunctions returns the provider functions' signatures.
 func (s *Server) GetFunctions(context.Context, *tfprotov5.GetFunctionsRequest) (*tfprotov5.GetFunctionsResponse, error) {
-	return &tfprotov5.GetFunctionsResponse{Functions: s.p.Functions}, nil
+	p, err := s.load()
+	if err != nil {
+		return &tfprotov5.GetFunctionsResponse{Diagnostics: loadFailed(err)}, nil
+	}
+	return &tfprotov5.GetFunctionsResponse{Functions: p.Functions}, nil
 }
 
 // CallFunction is not available offline.
 func (s *Server) CallFunction(_ context.Context, req *tfprotov5.CallFunctionRequest) (*tfprotov5.CallFunctionResponse, error) {
 	return &tfprotov5.CallFunctionResponse{Error: &tfprotov5.FunctionError{
-		Text: fmt.Sprintf("provider function %s is not available offline (schema-only %s provider)", req.Name, s.p.Address),
+		Text: fmt.Sprintf("provider function %s is not available offline (schema-only %s provider)", req.Name, s.name),
 	}}, nil
 }
 
-// ValidateEphemeralResourceConfig accepts a configuration of any known
-// ephemeral resource type.
-func (s *Server) ValidateEphemeralResourceConfig(_ context.Context, req *tfprotov5.ValidateEphemeralResourceConfigRequest) (*tfprotov5.ValidateEphemeralResourceConfigResponse, error) {
-	if _, ok := s.p.EphemeralResources[req.TypeName]; !ok {
-		return &tfprotov5.ValidateEphemeralResourceConfigResponse{Diagnostics: unknownType("ephemeral resource", req.TypeName)}, nil
-	}
+// ValidateEphemeralResourceConfig accepts any configuration, as
+// ValidateResourceTypeConfig does.
+func (s *Server) ValidateEphemeralResourceConfig(context.Context, *tfprotov5.ValidateEphemeralResourceConfigRequest) (*tfprotov5.ValidateEphemeralResourceConfigResponse, error) {
 	return &tfprotov5.ValidateEphemeralResourceConfigResponse{}, nil
 }
 

@@ -46,13 +46,12 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	p, err := tfschema.Load(name)
-	if err != nil {
-		return err
-	}
-	srv := tfschema.NewServer(p)
-	if err := tf5server.Serve(p.Address, func() tfprotov5.ProviderServer { return srv }); err != nil {
-		return fmt.Errorf("serve %s: %w", p.Address, err)
+	// The schema is loaded when an RPC first needs it, not here: most of the
+	// provider processes OpenTofu starts never need it (see tfschema.Server).
+	addr := "registry.opentofu.org/hashicorp/" + name
+	srv := tfschema.NewLazyServer(name)
+	if err := tf5server.Serve(addr, func() tfprotov5.ProviderServer { return srv }); err != nil {
+		return fmt.Errorf("serve %s: %w", addr, err)
 	}
 	return nil
 }

@@ -1,0 +1,165 @@
+# The function logs one JSON line per delivery: jsonPayload.message
+# "delivery", jsonPayload.result (published, duplicate, quarantined,
+# rejected or unavailable) and jsonPayload.reason (a stable code such as
+# no_matching_signature or timestamp_too_old). The metrics below count the
+# two results that need a person's attention.
+locals {
+  delivery_log_filter = join("\n", [
+    "resource.type=\"cloud_run_revision\"",
+    "resource.labels.service_name=\"${var.name}\"",
+    "jsonPayload.message=\"delivery\"",
+  ])
+
+  create_rejected_metric    = var.create_log_metrics || var.alert_on_rejections
+  create_quarantined_metric = var.create_log_metrics || var.alert_on_quarantine
+}
+
+resource "google_logging_metric" "rejected" {
+  count = local.create_rejected_metric ? 1 : 0
+
+  project     = var.project_id
+  name        = "${var.name}_rejected_deliveries"
+  description = "Webhook deliveries the ${var.name} function rejected (4xx), by reason."
+  filter      = "${local.delivery_log_filter}\njsonPayload.result=\"rejected\""
+
+  label_extractors = {
+    reason = "EXTRACT(jsonPayload.reason)"
+  }
+
+  metric_descriptor {
+    metric_kind  = "DELTA"
+    value_type   = "INT64"
+    unit         = "1"
+    display_name = "${var.name} rejected deliveries"
+
+    labels {
+      key         = "reason"
+      value_type  = "STRING"
+      description = "Why the delivery was rejected, e.g. no_matching_signature or timestamp_too_old."
+    }
+  }
+
+  depends_on = [google_project_service.this]
+}
+
+resource "google_logging_metric" "quarantined" {
+  count = local.create_quarantined_metric ? 1 : 0
+
+  project     = var.project_id
+  name        = "${var.name}_quarantined_deliveries"
+  description = "Authentic webhook deliveries the ${var.name} function could not understand and published to the quarantine topic."
+  filter      = "${local.delivery_log_filter}\njsonPayload.result=\"quarantined\""
+
+  label_extractors = {
+    reason = "EXTRACT(jsonPayload.reason)"
+  }
+
+  metric_descriptor {
+    metric_kind  = "DELTA"
+    value_type   = "INT64"
+    unit         = "1"
+    display_name = "${var.name} quarantined deliveries"
+
+    labels {
+      key         = "reason"
+      value_type  = "STRING"
+      description = "Why the delivery was quarantined."
+    }
+  }
+
+  depends_on = [google_project_service.this]
+}
+
+resource "google_monitoring_alert_policy" "rejections" {
+  count = var.alert_on_rejections ? 1 : 0
+
+  project               = var.project_id
+  display_name          = "${var.name}: sustained webhook rejections"
+  combiner              = "OR"
+  severity              = "WARNING"
+  notification_channels = var.notification_channels
+  user_labels           = var.labels
+
+  conditions {
+    display_name = "More than ${var.rejection_alert_threshold} rejected deliveries per 5 minutes"
+
+    condition_threshold {
+      filter          = "resource.type = \"cloud_run_revision\" AND metric.type = \"logging.googleapis.com/user/${google_logging_metric.rejected[0].name}\""
+      comparison      = "COMPARISON_GT"
+      threshold_value = var.rejection_alert_threshold
+      duration        = var.rejection_alert_duration
+
+      aggregations {
+        alignment_period     = "300s"
+        per_series_aligner   = "ALIGN_SUM"
+        cross_series_reducer = "REDUCE_SUM"
+      }
+
+      trigger {
+        count = 1
+      }
+    }
+  }
+
+  alert_strategy {
+    auto_close = "1800s"
+  }
+
+  documentation {
+    mime_type = "text/markdown"
+    content   = <<-EOT
+      The ${var.name} function keeps rejecting webhook deliveries. Break the
+      metric down by its `reason` label: `no_matching_signature` after a
+      rotation usually means the new secret version is missing or disabled;
+      `timestamp_too_old` / `timestamp_too_new` point at clock skew or replays;
+      a burst of `missing_header` or `method_not_allowed` is usually a scanner
+      hitting the public URL and can be ignored.
+    EOT
+  }
+}
+
+resource "google_monitoring_alert_policy" "quarantine" {
+  count = var.alert_on_quarantine ? 1 : 0
+
+  project               = var.project_id
+  display_name          = "${var.name}: deliveries quarantined"
+  combiner              = "OR"
+  severity              = "WARNING"
+  notification_channels = var.notification_channels
+  user_labels           = var.labels
+
+  conditions {
+    display_name = "Any quarantined delivery"
+
+    condition_threshold {
+      filter          = "resource.type = \"cloud_run_revision\" AND metric.type = \"logging.googleapis.com/user/${google_logging_metric.quarantined[0].name}\""
+      comparison      = "COMPARISON_GT"
+      threshold_value = 0
+      duration        = "0s"
+
+      aggregations {
+        alignment_period     = "300s"
+        per_series_aligner   = "ALIGN_SUM"
+        cross_series_reducer = "REDUCE_SUM"
+      }
+
+      trigger {
+        count = 1
+      }
+    }
+  }
+
+  alert_strategy {
+    auto_close = "1800s"
+  }
+
+  documentation {
+    mime_type = "text/markdown"
+    content   = <<-EOT
+      An authentic Gemini delivery could not be understood (bad JSON or an
+      unknown payload version) and was published raw to the
+      `${var.topic_prefix}quarantine` topic. Nothing was lost: inspect the
+      message there, then update geminihook or replay it by hand.
+    EOT
+  }
+}
