@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -307,9 +308,17 @@ func (f *function) finish(w http.ResponseWriter, r *http.Request, d *delivery, e
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
 	var buf [256]byte
-	_, _ = w.Write(a.appendJSON(buf[:0]))
+	body := a.appendJSON(buf[:0])
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+	// Put the whole answer on the wire now. Once this delivery stops
+	// counting as in flight, Shutdown may return and the process exit
+	// before net/http would flush it after ServeHTTP returns.
+	if fl, ok := w.(http.Flusher); ok {
+		fl.Flush()
+	}
 
 	level := slog.LevelInfo
 	switch {
