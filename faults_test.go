@@ -1,9 +1,12 @@
 package geminihook
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -429,5 +432,51 @@ func TestSecretManagerSlowOrRetrying(t *testing.T) {
 				t.Fatal("a delivery with cached keys is still waiting on Secret Manager after 20s")
 			}
 		})
+	}
+}
+
+// flushProbe records, when the handler flushes, whether the delivery still
+// counted as in flight.
+type flushProbe struct {
+	*httptest.ResponseRecorder
+	fn              *function
+	flushes         int
+	inFlightAtFlush int
+	bodyAtFlush     string
+}
+
+func (p *flushProbe) Flush() {
+	p.fn.flight.Lock()
+	p.inFlightAtFlush = p.fn.inFlight
+	p.fn.flight.Unlock()
+	p.flushes++
+	p.bodyAtFlush = p.Body.String()
+	p.ResponseRecorder.Flush()
+}
+
+// TestAnswerFlushedWhileInFlight: the answer, with its Content-Length, is
+// flushed while the delivery still counts as in flight, so Shutdown (which
+// waits for that count) cannot let the process exit before the sender has
+// the whole answer.
+func TestAnswerFlushedWhileInFlight(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	r := h.hmacRequest("msg_flush", h.sample("batch.succeeded", 1), h.secret)
+	req := httptest.NewRequest(http.MethodPost, testURL+"/", bytes.NewReader(r.body))
+	req.Header = r.header
+	req.Header.Set("X-Forwarded-Proto", "https")
+	p := &flushProbe{ResponseRecorder: httptest.NewRecorder(), fn: h.fn}
+	h.fn.ServeHTTP(p, req)
+	if p.Code != http.StatusOK {
+		t.Fatalf("status %d %s", p.Code, p.Body)
+	}
+	if p.flushes != 1 || p.inFlightAtFlush != 1 || p.bodyAtFlush != p.Body.String() {
+		t.Errorf("flushed %d times, %d in flight at the flush, body then %q and at the end %q; want one flush of the whole answer while in flight",
+			p.flushes, p.inFlightAtFlush, p.bodyAtFlush, p.Body.String())
+	}
+	// Over a real connection the answer has a Content-Length: complete
+	// once flushed, not a chunked body finished only when the handler returns.
+	res := h.serveWire(hreq{body: r.body, header: h.hmacRequest("msg_flush_wire", r.body, h.secret).header})
+	if res.status != http.StatusOK || res.header.Get("Content-Length") != strconv.Itoa(len(res.body)) {
+		t.Errorf("over the wire: %d, Content-Length %q for a %d-byte answer", res.status, res.header.Get("Content-Length"), len(res.body))
 	}
 }
