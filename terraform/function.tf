@@ -1,11 +1,13 @@
 locals {
   # The function is built from the repository root, but only from what the
   # build needs: go.mod, go.sum, the root package's non-test .go files and
-  # the non-test .go files of the packages below. Everything else (cmd/,
-  # tools/, terraform/, .ci/, .git/, docs, tests, testdata) stays out, so
-  # that editing it neither uploads it nor redeploys the function.
+  # the non-test files of the packages below (non-Go files too, so that a
+  # go:embed keeps working), without testdata, docs or build leftovers.
+  # Everything else (cmd/, tools/, terraform/, .ci/, .git/, docs, tests)
+  # stays out, so that editing it neither uploads it nor redeploys.
   source_root     = abspath("${path.module}/..")
   source_packages = ["verify", "events", "internal"]
+  source_skip     = ["_test.go", ".md", ".test", ".prof", ".out"]
 
   source_all = fileset(local.source_root, "**")
 
@@ -14,8 +16,8 @@ locals {
     [for f in fileset(local.source_root, "*.go") : f if !endswith(f, "_test.go")],
     flatten([
       for pkg in local.source_packages : [
-        for f in fileset(local.source_root, "${pkg}/**/*.go") : f
-        if !endswith(f, "_test.go") && !contains(split("/", f), "testdata")
+        for f in fileset(local.source_root, "${pkg}/**") : f
+        if !contains(split("/", f), "testdata") && alltrue([for suffix in local.source_skip : !endswith(f, suffix)])
       ]
     ]),
   ))

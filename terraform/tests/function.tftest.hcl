@@ -157,12 +157,23 @@ run "source_holds_only_what_the_build_needs" {
   assert {
     condition = alltrue([
       for f in output.source_files :
-      contains(["go.mod", "go.sum"], f) || (
-        endswith(f, ".go") && !endswith(f, "_test.go") && !strcontains(f, "testdata/") &&
-        (length(split("/", f)) == 1 || contains(["verify", "events", "internal"], split("/", f)[0]))
-      )
+      contains(["go.mod", "go.sum"], f) || (length(split("/", f)) == 1 && endswith(f, ".go") && !endswith(f, "_test.go"))
+      if length(split("/", f)) == 1
     ])
-    error_message = "The archive may hold only go.mod, go.sum and non-test .go files of the root, verify, events and internal packages."
+    error_message = "At the top level the archive may hold only go.mod, go.sum and non-test .go files."
+  }
+  assert {
+    condition = alltrue([
+      for f in output.source_files :
+      contains(["verify", "events", "internal"], split("/", f)[0]) &&
+      !endswith(f, "_test.go") && !endswith(f, ".md") && !contains(split("/", f), "testdata")
+      if length(split("/", f)) > 1
+    ])
+    error_message = "Below the top level the archive may hold only the verify, events and internal packages, without tests, testdata or docs."
+  }
+  assert {
+    condition     = length([for f in output.source_files : f if endswith(f, ".go") && length(split("/", f)) > 1]) > 0 || length(fileset("${path.module}/..", "{verify,events,internal}/**/*.go")) == 0
+    error_message = "The packages' Go files must be packaged."
   }
   assert {
     condition = alltrue([
