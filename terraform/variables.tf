@@ -42,6 +42,17 @@ variable "enable_apis" {
   default     = true
 }
 
+variable "source_bucket_name" {
+  description = "Bucket that holds the function's source archives. Unset: <project_id>-<name>-source."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.source_bucket_name == null ? true : can(regex("^[a-z0-9][a-z0-9_.-]{1,61}[a-z0-9]$", var.source_bucket_name))
+    error_message = "source_bucket_name must be a valid bucket name: 3 to 63 lowercase letters, digits, hyphens, underscores or dots."
+  }
+}
+
 # ---------------------------------------------------------------- Pub/Sub
 
 variable "topic_prefix" {
@@ -326,16 +337,5 @@ variable "notification_channels" {
   validation {
     condition     = alltrue([for c in var.notification_channels : can(regex("^projects/[^/]+/notificationChannels/[^/]+$", c))])
     error_message = "notification_channels entries must look like projects/P/notificationChannels/N."
-  }
-}
-
-variable "source_bucket_name" {
-  description = "Bucket that holds the function's source archives. Unset: <project_id>-<name>-source."
-  type        = string
-  default     = null
-
-  validation {
-    condition     = var.source_bucket_name == null ? true : can(regex("^[a-z0-9][a-z0-9_.-]{1,61}[a-z0-9]$", var.source_bucket_name))
-    error_message = "source_bucket_name must be a valid bucket name: 3 to 63 lowercase letters, digits, hyphens, underscores or dots."
   }
 }

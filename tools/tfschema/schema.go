@@ -2,8 +2,10 @@
 // `tofu providers schema -json`, so that `tofu validate` and `tofu test` with
 // mock providers can run without downloading any provider.
 //
-// The dump covers hashicorp/google, hashicorp/archive and hashicorp/random at
-// the versions named in README.md beside this file. The schema-only server in
+// The dump (provider-schemas.json.gz, embedded) covers hashicorp/google
+// 7.45.0, hashicorp/archive 2.8.0 and hashicorp/random 3.9.0; regenerate it
+// with `tofu providers schema -json | gzip` in a module that requires those
+// versions, on a machine that can download them. The schema-only server in
 // server.go answers the RPCs that validation and mocked tests make; every RPC
 // that would touch real infrastructure returns an error diagnostic instead.
 package tfschema
