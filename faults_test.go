@@ -398,6 +398,7 @@ func TestSecretManagerSlowOrRetrying(t *testing.T) {
 	}
 	for _, f := range faults {
 		t.Run(f.name, func(t *testing.T) {
+			t.Parallel() // each waits out the call bound twice
 			h := newHarness(t, harnessOptions{})
 			body := h.sample("batch.cancelled", 1)
 			f.apply(h)

@@ -245,7 +245,9 @@ func FuzzHandlerToken(f *testing.F) {
 			a.Result != resultPublished && len(msgs) != 0:
 			t.Fatalf("answer %s with %d new messages", a.Result, len(msgs))
 		}
-		if log := logs.take(); len(token) >= 16 && strings.Contains(log, strings.TrimSpace(token)) {
+		// A token-shaped header (a compact JWS) never reaches the log.
+		tok := strings.TrimSpace(token)
+		if log := logs.take(); len(tok) >= 16 && isJWS(tok) && strings.Contains(log, tok) {
 			t.Fatalf("the log holds the token")
 		}
 	})
@@ -258,4 +260,10 @@ func jsonRoundTrip(s string) string {
 	var out string
 	_ = json.Unmarshal(b, &out)
 	return out
+}
+
+// isJWS reports whether s is shaped like a compact JWS.
+func isJWS(s string) bool {
+	scheme, err := verify.Classify(s)
+	return err == nil && scheme == verify.SchemeJWT
 }

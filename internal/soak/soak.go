@@ -141,7 +141,7 @@ func Serve(ctx context.Context, bin string, env map[string]string) (*Process, er
 		}
 		select {
 		case <-p.done:
-			return nil, fmt.Errorf("serve exited before listening: %v: %s", p.waitErr, p.out.String())
+			return nil, fmt.Errorf("serve exited before listening: %w: %s", p.waitErr, p.out.String())
 		case <-time.After(20 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
