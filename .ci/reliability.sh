@@ -63,7 +63,7 @@ done
 step "soak: $soak at $rate/s through geminihook serve"
 GEMINIHOOK_SOAK=$soak GEMINIHOOK_SOAK_RATE=$rate go test -count=1 -v -run '^TestSoak$' ./internal/soak | tee "$logdir/soak.log" | grep -E '^(---|\s+soak_test|ok|FAIL)' || true
 grep -q '^--- PASS: TestSoak' "$logdir/soak.log" || { cat "$logdir/soak.log"; exit 1; }
-while IFS= read -r line; do summary+=("$line"); done < <(grep -oE '(soak [0-9.]+s at|serve RSS:).*' "$logdir/soak.log")
+while IFS= read -r line; do summary+=("$line"); done < <(grep -oE '(soak [0-9a-z.]+ at|serve RSS:).*' "$logdir/soak.log")
 
 step "summary"
 printf '%s\n' "${summary[@]}"
