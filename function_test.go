@@ -157,6 +157,11 @@ func TestStatusContract(t *testing.T) {
 	if n := len(h.messages(events.FamilyOther)); n != 1 {
 		t.Errorf("other topic holds %d messages, want 1", n)
 	}
+	// The quarantine line carries the stable reason the metric counts.
+	if !strings.Contains(h.logs.String(), `"result":"quarantined","status":200`) ||
+		!strings.Contains(h.logs.String(), `"reason":"unsupported_version"`) {
+		t.Errorf("no quarantine log line with reason unsupported_version:\n%s", h.logs.String())
+	}
 }
 
 // TestPublishFailureNeverAnswers200 injects Pub/Sub failures and checks no

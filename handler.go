@@ -354,8 +354,9 @@ func (f *function) finish(w http.ResponseWriter, r *http.Request, d *delivery, e
 	if d.bodyBytes > 0 {
 		attrs = append(attrs, slog.Int("body_bytes", d.bodyBytes))
 	}
-	if d.result == resultQuarantined && d.err != nil {
-		attrs = append(attrs, slog.String("quarantine_reason", d.err.Error()))
+	if d.result == resultQuarantined {
+		// The stable code the quarantine metric is labelled by.
+		attrs = append(attrs, slog.String("reason", quarantineReason(d.err)))
 	}
 	if err != nil && status >= 500 {
 		attrs = append(attrs, slog.String("error", err.Error()))
@@ -371,4 +372,14 @@ func (f *function) finish(w http.ResponseWriter, r *http.Request, d *delivery, e
 		attrs = append(attrs, slog.String(logging.TraceKey, t))
 	}
 	f.log.LogAttrs(r.Context(), level, "delivery", attrs...)
+}
+
+// quarantineReason is the stable code of why a body was quarantined, one
+// of the events.Reason constants.
+func quarantineReason(err error) string {
+	var me *events.MalformedError
+	if errors.As(err, &me) {
+		return me.Reason
+	}
+	return "unparseable"
 }
