@@ -24,8 +24,9 @@ type KeySet interface {
 	// Key returns the key for kid. It returns an error wrapping
 	// ErrUnknownKey when the set (after any rate-limited refresh) has no
 	// such kid, and an error wrapping ErrKeySetUnavailable when no key
-	// material can be had at all. The Verifier treats any other error as
-	// ErrKeySetUnavailable.
+	// material can be had at all, or when the kid is not cached and the
+	// set could not be re-read to look for it. The Verifier treats any
+	// other error as ErrKeySetUnavailable.
 	Key(ctx context.Context, kid string) (jwk.Key, error)
 }
 

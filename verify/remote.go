@@ -176,9 +176,12 @@ func (k *RemoteKeySet) preparedKey(ctx context.Context, kid string) (*preparedKe
 		}
 		if call == nil {
 			// No fetch allowed, or it has been done: answer from what we have.
+			// When the last fetch failed, the kid may well be in the set we
+			// could not read (a key rotated in during the outage): that is
+			// "unavailable", so the sender retries, not "unknown".
 			defer k.mu.Unlock()
 			switch {
-			case k.keys != nil:
+			case k.keys != nil && k.lastErr == nil:
 				return nil, ErrUnknownKey
 			case k.lastErr != nil:
 				return nil, fmt.Errorf("%w: %w", ErrKeySetUnavailable, k.lastErr)
