@@ -83,6 +83,7 @@ type server struct {
 	verifier  *verify.Verifier
 	publisher *publish.Publisher
 	seen      *dedupe.Cache
+	secrets   *secrets.Keyring // nil unless keys come from Secret Manager
 	closers   []func() error
 }
 
@@ -157,7 +158,7 @@ func buildServer(ctx context.Context, cfg config, opts buildOptions) (_ *server,
 		if err != nil {
 			return nil, err
 		}
-		keyring = kr
+		keyring, s.secrets = kr, kr
 	}
 
 	var keySet verify.KeySet

@@ -2,8 +2,9 @@
 // from Secret Manager, so that a rotation is picked up without a redeploy.
 //
 // A Keyring names either a secret (every ENABLED version is an accepted key,
-// newest first, a few at most) or one version. Keys are cached for a TTL and
-// re-read when a delivery matches none of them, at most once per interval.
+// newest first, a few at most) or one version. Keys are cached for a TTL,
+// re-read in the background once stale, and re-read when a delivery matches
+// none of them, at most once per interval.
 // When Secret Manager fails, the keys already held keep serving; with none
 // held, Secrets reports verify.ErrKeySetUnavailable and the function answers
 // 503 so that Gemini retries.
@@ -75,6 +76,8 @@ type Keyring struct {
 	lastErr     error
 	loading     chan struct{} // non-nil while a load runs; closed when done
 	generation  int           // incremented whenever the set of versions changes
+	background  bool          // a re-read of stale keys runs in the background
+	bg          sync.WaitGroup
 }
 
 // New returns a Keyring for name, a secret (projects/P/secrets/S) or a
@@ -104,29 +107,36 @@ func New(client *secretmanager.Client, name string, opts Options) (*Keyring, err
 	return &Keyring{client: client, name: name, opts: opts}, nil
 }
 
-// Secrets returns the accepted keys, newest first. Keys older than the TTL
-// are re-read first; if that fails the old keys are returned.
+// Secrets returns the accepted keys, newest first. Once the keys are older
+// than the TTL they keep being returned while a re-read runs in the
+// background, so no delivery waits for Secret Manager once keys are held;
+// with no keys yet, Secrets reads them itself.
 func (k *Keyring) Secrets(ctx context.Context) ([]verify.Secret, error) {
 	k.mu.Lock()
 	now := k.opts.Now()
-	fresh := k.keys != nil && now.Sub(k.loadedAt) < k.opts.TTL
-	keys := k.keys
-	backoff := k.opts.MinRefresh
-	if keys == nil {
-		backoff = k.opts.RetryEmpty
-	}
-	recentFailure := k.lastErr != nil && now.Sub(k.lastAttempt) < backoff
-	k.mu.Unlock()
-	if fresh {
+	if keys := k.keys; keys != nil {
+		stale := now.Sub(k.loadedAt) >= k.opts.TTL
+		recentFailure := k.lastErr != nil && now.Sub(k.lastAttempt) < k.opts.MinRefresh
+		if stale && !recentFailure && !k.background {
+			k.background = true
+			k.bg.Go(func() {
+				ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), backgroundReadTimeout)
+				defer cancel()
+				k.load(ctx)
+				k.mu.Lock()
+				k.background = false
+				k.mu.Unlock()
+			})
+		}
+		k.mu.Unlock()
 		return keys, nil
 	}
+	recentFailure := k.lastErr != nil && now.Sub(k.lastAttempt) < k.opts.RetryEmpty
+	k.mu.Unlock()
 	if recentFailure {
-		if keys != nil {
-			return keys, nil
-		}
 		return nil, k.unavailable()
 	}
-	if _, err := k.load(ctx); err != nil && keys == nil {
+	if _, err := k.load(ctx); err != nil {
 		return nil, k.unavailable()
 	}
 	k.mu.Lock()
@@ -136,6 +146,13 @@ func (k *Keyring) Secrets(ctx context.Context) ([]verify.Secret, error) {
 	}
 	return k.keys, nil
 }
+
+// backgroundReadTimeout bounds a re-read started because keys went stale.
+const backgroundReadTimeout = 30 * time.Second
+
+// Wait waits for a background re-read started by Secrets to finish; for
+// tests and orderly shutdown.
+func (k *Keyring) Wait() { k.bg.Wait() }
 
 // Refresh re-reads the versions when the last read is older than
 // MinRefresh, and reports whether the set of keys changed. Within

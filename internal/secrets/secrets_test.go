@@ -137,8 +137,16 @@ func TestCachedForTTLThenReread(t *testing.T) {
 	f.add(t)
 	f.clock.Add(time.Minute)
 	keys, err := k.Secrets(ctx)
+	if err != nil || len(keys) != 1 {
+		t.Fatalf("past the TTL: %d keys, %v; want the stale key at once", len(keys), err)
+	}
+	k.Wait() // the re-read it started in the background
+	keys, err = k.Secrets(ctx)
 	if err != nil || len(keys) != 2 {
-		t.Fatalf("after the TTL: %d keys, %v; want the new version too", len(keys), err)
+		t.Fatalf("after the background re-read: %d keys, %v; want the new version too", len(keys), err)
+	}
+	if n := f.srv.Calls("ListSecretVersions"); n != 2 {
+		t.Fatalf("%d listings, want 2 (first load, one background re-read)", n)
 	}
 }
 
@@ -192,6 +200,7 @@ func TestOutageKeepsLastGoodKeys(t *testing.T) {
 	if err != nil || len(keys) != 1 {
 		t.Fatalf("outage after a load: %d keys, %v; want the cached key", len(keys), err)
 	}
+	k.Wait() // the stale keys' background re-read, which fails
 	// The failed re-read is remembered: a miss now is "unavailable", not
 	// "no such key", and nothing is read again within MinRefresh.
 	calls = f.srv.Calls("ListSecretVersions")
