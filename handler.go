@@ -203,11 +203,18 @@ func repeatedWebhookHeader(h http.Header) bool {
 	return len(h["Webhook-Id"]) > 1 || len(h["Webhook-Timestamp"]) > 1 || len(h["Webhook-Signature"]) > 1
 }
 
-// readBody reads at most limit bytes; a longer body is errTooLarge. A body
-// of announced length is read into one buffer of exactly that size (the
-// server ends the body at Content-Length); a chunked one grows as it comes.
+// exactReadMax is the largest announced Content-Length read into a buffer
+// allocated up front. Gemini's bodies are well under a kilobyte; a larger
+// announcement grows its buffer as bytes actually arrive, so an
+// unauthenticated client cannot make the function reserve the whole limit
+// by announcing it and sending nothing.
+const exactReadMax = 64 << 10
+
+// readBody reads at most limit bytes; a longer body is errTooLarge. A small
+// body of announced length is read into one buffer of exactly that size
+// (the server ends the body at Content-Length); others grow as they come.
 func readBody(r *http.Request, limit int64) ([]byte, error) {
-	if n := r.ContentLength; n >= 0 && n <= limit {
+	if n := r.ContentLength; n >= 0 && n <= limit && n <= exactReadMax {
 		buf := make([]byte, n)
 		if _, err := io.ReadFull(r.Body, buf); err != nil {
 			return nil, errors.Join(errReadBody, err)
