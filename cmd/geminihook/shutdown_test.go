@@ -50,21 +50,12 @@ func TestServeShutdownDrainsInFlight(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	slow := &slowPublish{}
-	stack, err := devstack.Start(ctx, devstack.Options{PubSub: []pstest.ServerReactorOption{{FuncName: "Publish", Reactor: slow}}})
+	run, err := soak.Start(ctx, t.TempDir(), devstack.Options{PubSub: []pstest.ServerReactorOption{{FuncName: "Publish", Reactor: slow}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer stack.Close()
-	bin, err := soak.Build(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := soak.Serve(ctx, bin, stack.Env())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Kill()
-	signer := soak.Signer{URL: p.URL, Secret: verify.MustParseSecret(stack.Secret), Key: stack.Key}
+	defer run.Close()
+	stack, p, signer := run.Stack, run.Process, run.Signer
 	client := &http.Client{Timeout: 30 * time.Second}
 	var leaks []string
 	send := func(id string, n int, jwt bool) soak.Answer {

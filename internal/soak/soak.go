@@ -28,6 +28,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/geminihook/geminihook/internal/devstack"
 	"github.com/geminihook/geminihook/verify"
 	"github.com/geminihook/geminihook/verify/verifytest"
 )
@@ -268,4 +269,38 @@ func Do(client *http.Client, id string, req *http.Request) Answer {
 	defer res.Body.Close()
 	b, err := io.ReadAll(res.Body)
 	return Answer{ID: id, Status: res.StatusCode, Body: string(b), Err: err}
+}
+
+// Run is a built serve binary running against a local stack.
+type Run struct {
+	Stack   *devstack.Stack
+	Process *Process
+	Signer  Signer // signs with the stack's secret and key for Process.URL
+}
+
+// Start builds the binary into dir, starts a local stack with opts and runs
+// serve against it. Close the run when done.
+func Start(ctx context.Context, dir string, opts devstack.Options) (*Run, error) {
+	stack, err := devstack.Start(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	bin, err := Build(ctx, dir)
+	if err != nil {
+		stack.Close()
+		return nil, err
+	}
+	p, err := Serve(ctx, bin, stack.Env())
+	if err != nil {
+		stack.Close()
+		return nil, err
+	}
+	signer := Signer{URL: p.URL, Secret: verify.MustParseSecret(stack.Secret), Key: stack.Key}
+	return &Run{Stack: stack, Process: p, Signer: signer}, nil
+}
+
+// Close kills the process (if still running) and stops the stack.
+func (r *Run) Close() {
+	r.Process.Kill()
+	r.Stack.Close()
 }

@@ -44,22 +44,12 @@ func TestSoak(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), duration+2*time.Minute)
 	defer cancel()
 
-	stack, err := devstack.Start(ctx, devstack.Options{})
+	run, err := soak.Start(ctx, t.TempDir(), devstack.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer stack.Close()
-	bin, err := soak.Build(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := soak.Serve(ctx, bin, stack.Env())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Kill()
-
-	signer := soak.Signer{URL: p.URL, Secret: verify.MustParseSecret(stack.Secret), Key: stack.Key}
+	defer run.Close()
+	stack, p, signer := run.Stack, run.Process, run.Signer
 	forgedSecret, _ := verify.GenerateSecret()
 	forger := soak.Signer{URL: p.URL, Secret: verify.MustParseSecret(forgedSecret), Key: stack.Key}
 	const workers = 32
