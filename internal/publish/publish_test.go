@@ -88,13 +88,9 @@ func TestFailureAndDeadline(t *testing.T) {
 		t.Fatal("refused publish stored a message")
 	}
 	r.set(nil, time.Second)
-	start := time.Now()
 	_, err := p.Publish(context.Background(), events.FamilyBatch, events.Message{Data: []byte("b")})
-	if err == nil {
-		t.Fatal("publish slower than the timeout succeeded")
-	}
-	if time.Since(start) > 900*time.Millisecond {
-		t.Fatalf("Publish returned after %v, not at its 300ms timeout", time.Since(start))
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("publish slower than the timeout: %v, want the deadline", err)
 	}
 	r.set(nil, 0)
 	time.Sleep(time.Second) // the stalled call holds the emulator until it ends
