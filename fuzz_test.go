@@ -50,8 +50,7 @@ func newFuzzHarness(f *testing.F) (*harness, *tailBuffer) {
 	}})
 	h.secret = verify.MustParseSecret(fuzzSecret)
 	logs := &tailBuffer{}
-	h.fn.log = newTestLogger(logs)
-	h.fn.opts.logger = h.fn.log
+	h.fn.opts.logger = newTestLogger(logs)
 	return h, logs
 }
 

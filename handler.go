@@ -93,7 +93,7 @@ type delivery struct {
 
 // ServeHTTP handles one delivery.
 func (f *function) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	d := &delivery{start: f.now()}
+	d := &delivery{start: f.opts.now()}
 	if !f.enter() {
 		f.finish(w, r, d, errShuttingDown)
 		return
@@ -106,7 +106,7 @@ func (f *function) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s, err := f.server(r.Context())
 	if err != nil {
-		f.log.Error("function not ready", "error", err.Error())
+		f.opts.logger.Error("function not ready", "error", err.Error())
 		f.finish(w, r, d, errors.Join(errUnavailable, err))
 		return
 	}
@@ -338,7 +338,7 @@ func (f *function) finish(w http.ResponseWriter, r *http.Request, d *delivery, e
 	attrs = append(attrs,
 		slog.String("result", d.result),
 		slog.Int("status", status),
-		slog.Float64("latency_ms", float64(f.now().Sub(d.start).Microseconds())/1000),
+		slog.Float64("latency_ms", float64(f.opts.now().Sub(d.start).Microseconds())/1000),
 	)
 	if reason != "" {
 		attrs = append(attrs, slog.String("reason", reason))
@@ -378,7 +378,7 @@ func (f *function) finish(w http.ResponseWriter, r *http.Request, d *delivery, e
 	if t := logging.Trace(r.Header, f.project.Load()); t != "" {
 		attrs = append(attrs, slog.String(logging.TraceKey, t))
 	}
-	f.log.LogAttrs(r.Context(), level, "delivery", attrs...)
+	f.opts.logger.LogAttrs(r.Context(), level, "delivery", attrs...)
 }
 
 // quarantineReason is the stable code of why a body was quarantined, one

@@ -27,7 +27,7 @@ import (
 func benchHarness(b *testing.B, po publish.Options) *harness {
 	h := newHarness(b, harnessOptions{publish: po})
 	// The delivery log line is still encoded, but not kept in memory.
-	h.fn.log = logging.New(io.Discard, slog.LevelInfo)
+	h.fn.opts.logger = logging.New(io.Discard, slog.LevelInfo)
 	// Build the clients and fetch the key set before the clock starts.
 	if r := h.do(h.hmacRequest("msg_warm_hmac", h.sample("batch.succeeded", 0), h.secret)); r.status != http.StatusOK {
 		b.Fatalf("warm-up answered %d %s", r.status, r.body)

@@ -41,9 +41,7 @@ type buildOptions struct {
 // delivery instead of being remembered.
 type function struct {
 	getenv func(string) string
-	opts   buildOptions
-	log    *slog.Logger
-	now    func() time.Time
+	opts   buildOptions // defaults filled in: now and logger are never nil
 
 	mu      sync.Mutex
 	srv     *server
@@ -64,7 +62,7 @@ func newFunction(getenv func(string) string, opts buildOptions) *function {
 	if opts.logger == nil {
 		opts.logger = logging.New(os.Stdout, slog.LevelInfo)
 	}
-	return &function{getenv: getenv, opts: opts, log: opts.logger, now: opts.now, drained: make(chan struct{})}
+	return &function{getenv: getenv, opts: opts, drained: make(chan struct{})}
 }
 
 // stringValue is an atomic string whose zero value is "".
@@ -107,7 +105,7 @@ func (f *function) server(ctx context.Context) (*server, error) {
 	}
 	f.srv = s
 	f.project.Store(cfg.Project)
-	f.log.Info("function ready",
+	f.opts.logger.Info("function ready",
 		"project", cfg.Project, "topic_prefix", cfg.TopicPrefix,
 		"static_webhooks", cfg.Secret != "", "dynamic_webhooks", cfg.DynamicWebhooks,
 		"secret_source", secretSource(cfg))
