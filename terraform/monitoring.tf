@@ -159,7 +159,8 @@ resource "google_monitoring_alert_policy" "quarantine" {
       An authentic Gemini delivery could not be understood (bad JSON or an
       unknown payload version) and was published raw to the
       `${var.topic_prefix}quarantine` topic. Nothing was lost: inspect the
-      message there, then update geminihook or replay it by hand.
+      message there, upgrade geminihook if needed, then run
+      `geminihook replay` on a standing quarantine subscription.
     EOT
   }
 }
