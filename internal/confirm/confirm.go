@@ -316,7 +316,8 @@ func judge(s snapshot, want string) Result {
 func (c *Confirmer) fetch(ctx context.Context, f events.Family, name string) (snapshot, error) {
 	key, err := c.opts.APIKey(ctx)
 	if err != nil {
-		return snapshot{}, &CallError{Resource: name, Message: "read the API key failed", kind: ErrUnavailable, cause: fmt.Errorf("confirm: read API key: %w", err)}
+		// The key function's error names the secret, never its value.
+		return snapshot{}, &CallError{Resource: name, Message: "read the API key: " + err.Error(), kind: ErrUnavailable, cause: err}
 	}
 	if key == "" {
 		return snapshot{}, &CallError{Resource: name, Message: "the API key is empty", kind: ErrKeyRefused}
