@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -168,14 +169,19 @@ func classify(ctx context.Context, err error) *apiError {
 	)
 	var e apiError
 	var reasons []string
+	google := false // the answer is an error the API itself wrote
 	switch {
 	case errors.As(err, &ge):
 		e.httpStatus, e.status, e.message = ge.Code, ge.Status, ge.Message
 		reasons = detailReasons(ge.Details)
+		// Without a JSON envelope the SDK puts the HTTP status line
+		// ("404 Not Found") in Status; the envelope's is a code name.
+		google = canonical.MatchString(ge.Status)
 	case errors.As(err, &ce):
 		e.httpStatus = statusOf(ce.HTTPMeta.Response)
 		e.message = deref(ce.Error_.Message)
 		e.status = deref(ce.Error_.Code)
+		google = true // it matched the API's declared error schema
 	case errors.As(err, &se):
 		e.httpStatus = statusOf(se.HTTPMeta.Response)
 		e.message = deref(se.Error_.Message)
@@ -183,9 +189,11 @@ func classify(ctx context.Context, err error) *apiError {
 	case errors.As(err, &rve):
 		e.httpStatus = rve.StatusCode
 		e.status, e.message, reasons = parseBody(rve.Body)
+		google = e.status != ""
 	case errors.As(err, &ae):
 		e.httpStatus = ae.StatusCode
 		e.status, e.message, reasons = parseBody(ae.Body)
+		google = e.status != ""
 	default:
 		// Transport failure or timeout: no answer from the API. The
 		// message names the URL, never the key (it travels in a header).
@@ -196,7 +204,7 @@ func classify(ctx context.Context, err error) *apiError {
 		}
 		return &e
 	}
-	e.class = classOf(e.httpStatus, reasons)
+	e.class = classOf(e.httpStatus, google, reasons)
 	if len(e.message) > 512 {
 		e.message = e.message[:512] + "…"
 	}
@@ -204,7 +212,15 @@ func classify(ctx context.Context, err error) *apiError {
 	return &e
 }
 
-func classOf(httpStatus int, reasons []string) class {
+// canonical matches a canonical status name such as NOT_FOUND.
+var canonical = regexp.MustCompile(`^[A-Z][A-Z_]+$`)
+
+// classOf says what an answer means. A 404 or 400 disputes the event only
+// when the API itself wrote it (Google's error envelope, or the
+// Interactions API's declared error schema): a 404 page from a proxy or a
+// wrong GEMINI_API_BASE_URL is a fault to retry and alert on, not a
+// verdict on the delivery.
+func classOf(httpStatus int, google bool, reasons []string) class {
 	for _, r := range reasons {
 		if r == "API_KEY_INVALID" || r == "API_KEY_SERVICE_BLOCKED" {
 			return classKeyRefused
@@ -213,9 +229,9 @@ func classOf(httpStatus int, reasons []string) class {
 	switch {
 	case httpStatus == http.StatusUnauthorized, httpStatus == http.StatusForbidden:
 		return classKeyRefused
-	case httpStatus == http.StatusNotFound:
+	case httpStatus == http.StatusNotFound && google:
 		return classNotFound
-	case httpStatus == http.StatusBadRequest:
+	case httpStatus == http.StatusBadRequest && google:
 		return classRejected
 	case httpStatus == http.StatusRequestTimeout, httpStatus == http.StatusTooManyRequests, httpStatus >= 500:
 		return classRetry

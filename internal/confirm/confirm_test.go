@@ -618,3 +618,26 @@ func TestNewNeedsKey(t *testing.T) {
 		t.Fatal("New without APIKey succeeded")
 	}
 }
+
+// A 404 that the API did not write (a proxy's page, a wrong base URL) is a
+// fault, not a verdict: the delivery is retried, never quarantined.
+func TestForeign404IsUnavailable(t *testing.T) {
+	page := func(http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/html")
+			w.WriteHeader(404)
+			fmt.Fprint(w, "<html><body>404 page not found</body></html>")
+		})
+	}
+	for _, in := range []confirm.Input{
+		{events.FamilyBatch, "batch.succeeded", "ok"},
+		{events.FamilyVideo, "video.generated", "v"},
+		{events.FamilyInteraction, "interaction.completed", "ix"},
+	} {
+		e := setup(t, page, func(o *confirm.Options) { o.MaxAttempts = 1 })
+		r, err := e.c.Confirm(context.Background(), in)
+		if !errors.Is(err, confirm.ErrUnavailable) {
+			t.Errorf("%s: Confirm = %+v, %v; want ErrUnavailable", in.Family, r, err)
+		}
+	}
+}

@@ -61,7 +61,11 @@
 // room for another attempt, then returns an error wrapping [ErrUnavailable]
 // (the function answers 503 with Retry-After). An API key the API refuses
 // (401, 403, or 400 with reason API_KEY_INVALID) returns [ErrKeyRefused]: a
-// configuration problem, not retried. Errors and Result.Detail never contain
+// configuration problem, not retried. A 404 (or 400) disputes an event only
+// when the API wrote it (Google's error envelope, or the Interactions API's
+// declared error schema); one from anything else, such as a proxy or a wrong
+// base URL, is ErrUnavailable, so a misconfiguration never quarantines
+// authentic deliveries. Errors and Result.Detail never contain
 // the key: they are built from the API's status and message, with the key
 // replaced by "[redacted]" should the API ever echo it.
 //
