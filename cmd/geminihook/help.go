@@ -18,7 +18,7 @@ type helpText struct {
 // missing here fails TestEveryCommandHasHelp.
 var helpFor = map[string]helpText{
 	"serve": {"serve [flags]",
-		"PORT=8080 GOOGLE_CLOUD_PROJECT=my-project GEMINI_WEBHOOK_SECRET=projects/my-project/secrets/gemini-webhook-secret geminihook serve"},
+		"geminihook serve --port 8080   # with GOOGLE_CLOUD_PROJECT and GEMINI_WEBHOOK_SECRET set, as deployed"},
 	"dev": {"dev [flags]",
 		"geminihook dev --demo\ngeminihook dev --port 8081"},
 	"send": {"send [flags]",
