@@ -106,7 +106,9 @@ func New(ctx context.Context, apiKey string, o Options) (*interactions.Webhooks,
 		},
 	})
 	if err != nil {
-		return nil, fmt.Errorf("genai.NewClient: %w", err)
+		// Some of the SDK's configuration errors print the whole
+		// ClientConfig, API key included: never pass the key on.
+		return nil, fmt.Errorf("genai.NewClient: %s", strings.ReplaceAll(err.Error(), apiKey, "[redacted]"))
 	}
 	return c.Webhooks, nil
 }
