@@ -56,7 +56,11 @@ func printHelp(w io.Writer, name string, fs *flag.FlagSet) {
 	hasFlags := false
 	fs.VisitAll(func(*flag.Flag) { hasFlags = true })
 	if hasFlags {
-		fmt.Fprintln(w, "\nflags (before or after the arguments):")
+		if strings.Contains(h.usage, "<") {
+			fmt.Fprintln(w, "\nflags (before or after the arguments):")
+		} else {
+			fmt.Fprintln(w, "\nflags:")
+		}
 		fs.PrintDefaults()
 	}
 	if h.example != "" {
