@@ -199,7 +199,7 @@ func TestReadmeExamples(t *testing.T) {
 	}
 	// The README shows every command that needs no cloud to run at least
 	// once, and the examples cover the management commands.
-	for _, name := range []string{"sign", "dev", "send", "register", "rotate", "list", "ping", "tail", "replay"} {
+	for _, name := range []string{"help", "version", "sign", "dev", "send", "register", "rotate", "list", "ping", "tail", "replay"} {
 		if !seen[name] {
 			t.Errorf("README.md has no example of %s", name)
 		}
