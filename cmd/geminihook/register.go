@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -166,7 +167,13 @@ func runRegister(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	res, err := api.Create(ctx, operations.CreateWebhookRequest{Body: in}, geminiapi.NoRetry())
 	if err != nil {
-		return geminiapi.Wrap("create webhook", err)
+		err = geminiapi.Wrap("create webhook", err)
+		if !isAPIError(err) {
+			// Sent but unanswered: the webhook may exist, with a secret
+			// nobody saw.
+			return fmt.Errorf("%w; the outcome is unknown: run geminihook list, and if a webhook for %s is there, geminihook rotate --webhook ID --revoke immediately --secret %s", err, hookURL, secret)
+		}
+		return err
 	}
 	h := res.GetWebhook()
 	if h == nil || h.ID == nil || *h.ID == "" {
@@ -185,6 +192,13 @@ func runRegister(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	describeWebhook(stdout, h)
 	fmt.Fprintf(stdout, "signing secret stored as %s\n", version)
 	return nil
+}
+
+// isAPIError reports whether err carries an answer from the API (so the
+// call was refused, not lost in flight).
+func isAPIError(err error) bool {
+	var ae *geminiapi.APIError
+	return errors.As(err, &ae)
 }
 
 func sameSet(a, b []string) bool {

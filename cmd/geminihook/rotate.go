@@ -116,7 +116,13 @@ func runRotate(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		Body: webhooks.RotateSigningSecretRequest{RevocationBehavior: behavior.ToPointer()},
 	}, geminiapi.NoRetry())
 	if err != nil {
-		return geminiapi.Wrap("rotate signing secret of webhook "+id, err)
+		err = geminiapi.Wrap("rotate signing secret of webhook "+id, err)
+		if !isAPIError(err) {
+			// Sent but unanswered: Gemini may have rotated, and the new
+			// secret, shown only in the lost answer, is gone.
+			return fmt.Errorf("%w; the outcome is unknown: if deliveries start failing, run this command again with --revoke immediately", err)
+		}
+		return err
 	}
 	rotatedAt := time.Now().UTC()
 	newSecret := res.GetWebhookRotateSigningSecretResponse().GetSecret()
