@@ -211,7 +211,10 @@ func (o *signOptions) hmacSecret() (verify.Secret, error) {
 	if s == "" {
 		st, err := loadDevState()
 		if err != nil {
-			return verify.Secret{}, errors.New("no secret: give --secret, set GEMINI_WEBHOOK_SECRET, or run 'geminihook dev'")
+			if env := strings.TrimSpace(os.Getenv("GEMINI_WEBHOOK_SECRET")); env != "" {
+				return verify.Secret{}, errors.New("no secret: GEMINI_WEBHOOK_SECRET does not start with " + verify.SecretPrefix + " (a Secret Manager name cannot sign); give --secret " + verify.SecretPrefix + "…, or run 'geminihook dev'")
+			}
+			return verify.Secret{}, errors.New("no secret: give --secret " + verify.SecretPrefix + "…, set GEMINI_WEBHOOK_SECRET, or run 'geminihook dev'")
 		}
 		s = st.Secret
 	}

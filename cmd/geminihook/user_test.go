@@ -240,11 +240,12 @@ func TestUserSecretNamesAndLiterals(t *testing.T) {
 			t.Fatalf("a would-be secret was echoed:\n%s", errOut)
 		}
 	}
-	// GEMINI_WEBHOOK_SECRET: a literal is refused for register; a
-	// base64-looking word is neither a literal nor a name.
+	// GEMINI_WEBHOOK_SECRET: a base64-looking word is neither a literal
+	// nor a name, for register and for sign alike.
 	u.env["GEMINI_WEBHOOK_SECRET"] = "c2VjcmV0LWtleS1ieXRlcw=="
 	_, errOut := u.expect(1, []string{"register", "--url", testHookURL}, "GEMINI_WEBHOOK_SECRET: not a Secret Manager name")
-	if strings.Contains(errOut, "c2VjcmV0") {
+	_, errOut2 := u.expect(1, []string{"sign"}, "GEMINI_WEBHOOK_SECRET does not start with whsec_")
+	if strings.Contains(errOut+errOut2, "c2VjcmV0") {
 		t.Fatal("the value was echoed")
 	}
 }
