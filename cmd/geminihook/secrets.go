@@ -187,7 +187,7 @@ func checkSecret(ctx context.Context, sm *secretmanager.Client, secret string) e
 	return nil
 }
 
-// storeSigningSecret adds s as a new version of secret, with a checksum,
+// storeSigningSecret adds value as a new version of secret, with a checksum,
 // and returns the version's name.
 func storeSigningSecret(ctx context.Context, sm *secretmanager.Client, secret, value string) (string, error) {
 	data := []byte(value)
