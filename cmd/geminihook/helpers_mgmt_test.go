@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -61,6 +62,8 @@ func newMgmtEnv(t *testing.T) *mgmtEnv {
 	t.Setenv("GOOGLE_CLOUD_PROJECT", testProject)
 	t.Setenv(apiKeyEnv, testAPIKey)
 	t.Setenv("GEMINI_WEBHOOK_SECRET", "")
+	// Never read the state of a dev server the developer may be running.
+	t.Setenv("GEMINIHOOK_DEV_STATE", filepath.Join(t.TempDir(), "dev.json"))
 	// No Terraform on PATH unless a test installs one.
 	t.Setenv("PATH", t.TempDir())
 

@@ -7,6 +7,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -46,14 +47,34 @@ func main() {
 	os.Exit(runMain(ctx, os.Args[1:], os.Stdout, os.Stderr))
 }
 
-// runMain dispatches args to a subcommand and returns the exit code.
+// runMain dispatches args to a subcommand and returns the exit code: 0 on
+// success and for help asked for, 1 when a command failed, 2 for a usage
+// error.
 func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+	if len(args) == 0 {
 		usage(stderr)
-		if len(args) == 0 {
-			return 2
-		}
+		return 2
+	}
+	switch args[0] {
+	case "-h", "-help", "--help":
+		usage(stdout)
 		return 0
+	case "help":
+		switch len(args) {
+		case 1:
+			usage(stdout)
+			return 0
+		case 2:
+			c, ok := commands[args[1]]
+			if !ok {
+				fmt.Fprintf(stderr, "geminihook help: unknown command %q\n\n", args[1])
+				usage(stderr)
+				return 2
+			}
+			return commandHelp(ctx, c, stdout)
+		}
+		fmt.Fprintln(stderr, "usage: geminihook help [command]")
+		return 2
 	}
 	c, ok := commands[args[0]]
 	if !ok {
@@ -61,8 +82,11 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		usage(stderr)
 		return 2
 	}
+	if wantsHelp(args[1:]) {
+		return commandHelp(ctx, c, stdout)
+	}
 	if err := c.run(ctx, args[1:], stdout, stderr); err != nil {
-		if err == errUsage {
+		if errors.Is(err, errUsage) {
 			return 2
 		}
 		fmt.Fprintf(stderr, "geminihook %s: %v\n", c.name, err)
@@ -71,8 +95,28 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// commandHelp prints c's help (its flag set's usage) to w and returns 0.
+func commandHelp(ctx context.Context, c command, w io.Writer) int {
+	_ = c.run(ctx, []string{"-h"}, w, w)
+	return 0
+}
+
+// wantsHelp reports whether args ask for help: -h, -help or --help before
+// any "--".
+func wantsHelp(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "--":
+			return false
+		case "-h", "-help", "--help":
+			return true
+		}
+	}
+	return false
+}
+
 func usage(w io.Writer) {
-	fmt.Fprintln(w, "usage: geminihook <command> [flags]")
+	fmt.Fprintln(w, "usage: geminihook <command> [flags] [arguments]")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "commands:")
 	names := make([]string, 0, len(commands))
@@ -84,13 +128,15 @@ func usage(w io.Writer) {
 		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "run 'geminihook <command> -h' for the flags of one command")
+	fmt.Fprintln(w, "flags may come before or after arguments; 'geminihook help <command>' (or")
+	fmt.Fprintln(w, "'geminihook <command> -h') shows one command's flags and an example")
 }
 
-// newFlagSet returns a flag set that reports errors instead of exiting and
-// prints its usage to stderr.
+// newFlagSet returns a flag set that reports errors instead of exiting,
+// writes to stderr, and whose usage text is the command's help (help.go).
 func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("geminihook "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() { printHelp(fs.Output(), name, fs) }
 	return fs
 }

@@ -66,7 +66,7 @@ func TestPingThroughTheFunction(t *testing.T) {
 	if status := <-delivered; status != http.StatusOK {
 		t.Fatalf("the function answered the ping %d\n%s", status, fn.Output())
 	}
-	if !strings.Contains(out, "delivered:") || !strings.Contains(out, "webhook.ping") || !strings.Contains(out, "id=msg_ping_loop") {
+	if !strings.Contains(out, "delivered to projects/proj/topics/gemini-other:") || !strings.Contains(out, "webhook.ping") || !strings.Contains(out, "id=msg_ping_loop") {
 		t.Fatalf("ping did not see the delivery:\n%s\nfunction output:\n%s", out, fn.Output())
 	}
 	if strings.Contains(fn.Output(), secret) || strings.Contains(out, secret) {

@@ -28,12 +28,13 @@ func TestRegisterCreatesWebhookAndStoresSecret(t *testing.T) {
 		t.Fatalf("%d webhooks registered", len(hooks))
 	}
 	h := hooks[0]
-	if h.URI != testHookURL || h.DisplayName != "geminihook" {
+	if h.URI != testHookURL || h.Name != "geminihook" {
 		t.Fatalf("registered %+v", h)
 	}
-	want := []string{"batch.succeeded", "batch.cancelled", "batch.expired", "batch.failed", "interaction.requires_action",
-		"interaction.completed", "interaction.failed", "interaction.cancelled", "video.generated"}
-	if len(h.SubscribedEvents) != 9 || !sameSet(h.SubscribedEvents, want) {
+	// The seven subscribable types; the two *.cancelled types are opt-in.
+	want := []string{"batch.succeeded", "batch.expired", "batch.failed", "interaction.requires_action",
+		"interaction.completed", "interaction.failed", "video.generated"}
+	if len(h.SubscribedEvents) != 7 || !sameSet(h.SubscribedEvents, want) {
 		t.Fatalf("events %v", h.SubscribedEvents)
 	}
 	vs := e.sm.Versions(testSecret)
@@ -75,7 +76,8 @@ func installFakeTerraform(t *testing.T, dir string, outputs map[string]string) {
 	bin := t.TempDir()
 	var script strings.Builder
 	script.WriteString("#!/bin/sh\n")
-	script.WriteString(`[ "$1" = output ] && [ "$2" = -raw ] || { echo "unexpected args $*" >&2; exit 3; }` + "\n")
+	script.WriteString(`[ "$1" = output ] && [ "$2" = -no-color ] && [ "$3" = -raw ] || { echo "unexpected args $*" >&2; exit 3; }` + "\n")
+	script.WriteString("shift\n")
 	script.WriteString(`[ "$(pwd -P)" = "` + dir + `" ] || { echo "wrong dir $(pwd -P)" >&2; exit 4; }` + "\n")
 	script.WriteString("case \"$3\" in\n")
 	for k, v := range outputs {
@@ -134,8 +136,12 @@ func TestRegisterRefusals(t *testing.T) {
 		{"no API key", func() { t.Setenv(apiKeyEnv, "") }, []string{"--url", testHookURL, "--secret", testSecret}, 1, "set GEMINI_API_KEY or pass --api-key-secret"},
 		{"secret missing", nil, []string{"--url", testHookURL, "--secret", "projects/proj/secrets/nope"}, 1, "get secret projects/proj/secrets/nope"},
 		{"secret version given", nil, []string{"--url", testHookURL, "--secret", testSecret + "/versions/1"}, 1, "names one version"},
-		{"malformed secret", nil, []string{"--url", testHookURL, "--secret", "gemini-webhook"}, 1, "not a secret name"},
-		{"no url and no terraform", nil, []string{"--secret", testSecret}, 1, "neither tofu nor terraform"},
+		{"malformed secret", nil, []string{"--url", testHookURL, "--secret", "gemini-webhook"}, 1, "not a Secret Manager name"},
+		{"truncated secret name", nil, []string{"--url", testHookURL, "--secret", "projects/proj/secrets"}, 1, `"projects/proj/secrets" is not a Secret Manager name`},
+		{"literal secret", nil, []string{"--url", testHookURL, "--secret", "whsec_abc"}, 1, "not a signing secret"},
+		{"bad api version", nil, []string{"--url", testHookURL, "--secret", testSecret, "--api-version", "v2"}, 2, "use one of v1beta, v1, v1alpha"},
+		{"unknown event", nil, []string{"--url", testHookURL, "--secret", testSecret, "--events", "batch.done"}, 1, `"batch.done" is not a Gemini event type`},
+		{"no url and no terraform", nil, []string{"--secret", testSecret}, 1, "neither tofu nor terraform is installed; pass --url"},
 		{"bad url", nil, []string{"--url", "fn.example", "--secret", testSecret}, 1, "not an http(s) URL"},
 		{"stray argument", nil, []string{"extra"}, 2, "takes no arguments"},
 		{"bad flag", nil, []string{"--frobnicate"}, 2, "flag provided but not defined"},
@@ -185,7 +191,7 @@ func TestRegisterShowsAPIErrorsAndTimeouts(t *testing.T) {
 
 	t.Setenv(apiKeyEnv, "wrong-key")
 	code, _, errOut = e.run(registerArgs(e, "--url", testHookURL, "--secret", testSecret)...)
-	if code != 1 || !strings.Contains(errOut, "403 PERMISSION_DENIED") {
+	if code != 1 || !strings.Contains(errOut, "400 INVALID_ARGUMENT: API key not valid") {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
 	t.Setenv(apiKeyEnv, testAPIKey)
@@ -214,11 +220,29 @@ func TestRegisterReportsUnstoredSecret(t *testing.T) {
 
 func TestParseEventList(t *testing.T) {
 	var warn strings.Builder
-	got, err := parseEventList(" batch.failed,batch.failed,,future.thing ", &warn)
-	if err != nil || !slices.Equal(got, []string{"batch.failed", "future.thing"}) || !strings.Contains(warn.String(), "future.thing") {
+	got, err := parseEventList(" batch.failed,batch.failed,,batch.cancelled ", &warn)
+	if err != nil || !slices.Equal(got, []string{"batch.failed", "batch.cancelled"}) ||
+		!strings.Contains(warn.String(), "batch.cancelled") || !strings.Contains(warn.String(), "may refuse") {
 		t.Fatalf("%v %v %q", got, err, warn.String())
+	}
+	if _, err := parseEventList("batch.failed,future.thing", &warn); err == nil || !strings.Contains(err.Error(), "video.generated") {
+		t.Fatalf("unknown type: %v", err)
 	}
 	if _, err := parseEventList(" , ", &warn); err == nil {
 		t.Fatal("empty list accepted")
+	}
+}
+
+// TestRegisterCancelledTypesAreOptIn asks for a cancelled type: the CLI
+// sends it with a note, and the API (the fake, as the live API) refuses it
+// with its error, which the user sees.
+func TestRegisterCancelledTypesAreOptIn(t *testing.T) {
+	e := newMgmtEnv(t)
+	code, _, errOut := e.run(registerArgs(e, "--url", testHookURL, "--secret", testSecret, "--events", "batch.failed,interaction.cancelled")...)
+	if code != 1 || !strings.Contains(errOut, "note: interaction.cancelled") || !strings.Contains(errOut, "create webhook: 400 INVALID_ARGUMENT") {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if len(e.gemini.Webhooks()) != 0 || len(e.sm.Versions(testSecret)) != 0 {
+		t.Fatal("a refused create left state behind")
 	}
 }

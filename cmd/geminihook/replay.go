@@ -175,17 +175,21 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	dryRun := fs.Bool("dry-run", false, "print what would be replayed; publish and acknowledge nothing")
 	maxN := fs.Int("max", 0, "stop after this many messages (0: no limit)")
 	timeout := fs.Duration("timeout", 0, "stop after this long (0: until interrupted)")
-	if err := fs.Parse(args); err != nil {
-		return errUsage
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
 	}
-	if fs.NArg() != 0 || *maxN < 0 || *timeout < 0 {
-		fmt.Fprintf(stderr, "replay takes no arguments; --max and --timeout must not be negative\n")
+	if err := noArgs(fs, "replay", pos); err != nil {
+		return err
+	}
+	if *maxN < 0 || *timeout < 0 {
+		fmt.Fprintf(stderr, "--max and --timeout must not be negative\n")
 		return errUsage
 	}
 	if *maxN == 0 && *timeout == 0 {
 		fmt.Fprintf(stderr, "note: no --max or --timeout; replaying until interrupted\n")
 	}
-	c, err := o.client(ctx)
+	c, err := o.client(ctx, stderr)
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,9 @@ import (
 	"time"
 
 	secretmanager "cloud.google.com/go/secretmanager/apiv1"
+	"google.golang.org/genai/interactions"
+	"google.golang.org/genai/interactions/models/operations"
+	"google.golang.org/genai/interactions/models/webhooks"
 
 	"github.com/geminihook/geminihook/internal/geminiapi"
 )
@@ -26,15 +29,15 @@ func init() {
 const rotationGrace = 24 * time.Hour
 
 // findWebhook returns the id of the webhook whose URI is url.
-func findWebhook(ctx context.Context, api *geminiapi.Client, url string) (string, error) {
-	all, err := api.List(ctx)
+func findWebhook(ctx context.Context, api *interactions.Webhooks, url string) (string, error) {
+	all, err := geminiapi.ListAll(ctx, api)
 	if err != nil {
 		return "", err
 	}
 	var ids []string
 	for _, h := range all {
 		if h.URI == url {
-			ids = append(ids, h.ID)
+			ids = append(ids, deref(h.ID))
 		}
 	}
 	switch len(ids) {
@@ -57,20 +60,22 @@ func runRotate(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	finish := fs.Bool("finish", false, "end a 24-hour grace: disable the enabled secret versions older than the newest (calls no Gemini API)")
 	force := fs.Bool("force", false, "with --finish: do not wait for the grace period to end")
 	secretFlag := fs.String("secret", "", "Secret Manager secret the function reads, projects/P/secrets/S (default: $GEMINI_WEBHOOK_SECRET or Terraform output secret_id)")
-	if err := fs.Parse(args); err != nil {
-		return errUsage
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
 	}
-	if fs.NArg() != 0 {
-		fmt.Fprintf(stderr, "rotate takes no arguments\n")
-		fs.Usage()
-		return errUsage
+	if err := noArgs(fs, "rotate", pos); err != nil {
+		return err
 	}
-	var behavior geminiapi.RevocationBehavior
+	if err := o.check(fs); err != nil {
+		return err
+	}
+	var behavior webhooks.RevocationBehavior
 	switch *revoke {
 	case "after-24h":
-		behavior = geminiapi.RevokeAfter24h
+		behavior = webhooks.RevocationBehaviorRevokePreviousSecretsAfterH24
 	case "immediately":
-		behavior = geminiapi.RevokeImmediately
+		behavior = webhooks.RevocationBehaviorRevokePreviousSecretsImmediately
 	default:
 		fmt.Fprintf(stderr, "--revoke must be after-24h or immediately\n")
 		return errUsage
@@ -106,22 +111,35 @@ func runRotate(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			return err
 		}
 	}
-	newSecret, err := api.RotateSigningSecret(ctx, id, behavior)
+	res, err := api.RotateSigningSecret(ctx, operations.RotateSigningSecretRequest{
+		ID:   id,
+		Body: webhooks.RotateSigningSecretRequest{RevocationBehavior: behavior.ToPointer()},
+	}, geminiapi.NoRetry())
 	if err != nil {
+		err = geminiapi.Wrap("rotate signing secret of webhook "+id, err)
+		if !isAPIError(err) {
+			// Sent but unanswered: Gemini may have rotated, and the new
+			// secret, shown only in the lost answer, is gone.
+			return fmt.Errorf("%w; the outcome is unknown: if deliveries start failing, run this command again with --revoke immediately", err)
+		}
 		return err
 	}
 	rotatedAt := time.Now().UTC()
-	version, err := storeSigningSecret(ctx, sm, secret, newSecret)
+	newSecret := res.GetWebhookRotateSigningSecretResponse().GetSecret()
+	if newSecret == nil || *newSecret == "" {
+		return fmt.Errorf("the signing secret of webhook %s was rotated but the answer holds no secret; run this command again with --revoke immediately", id)
+	}
+	version, err := storeSigningSecret(ctx, sm, secret, *newSecret)
 	if err != nil {
 		advice := "deliveries are still accepted with the previous secret for 24 hours"
-		if behavior == geminiapi.RevokeImmediately {
+		if behavior == webhooks.RevocationBehaviorRevokePreviousSecretsImmediately {
 			advice = "deliveries will be rejected until a secret is stored"
 		}
 		return fmt.Errorf("the signing secret of webhook %s was rotated but the new one could not be stored (%w); %s: run this command again once Secret Manager is reachable", id, err, advice)
 	}
 	fmt.Fprintf(stdout, "rotated the signing secret of webhook %s\n", id)
 	fmt.Fprintf(stdout, "new secret stored as %s\n", version)
-	if behavior == geminiapi.RevokeImmediately {
+	if behavior == webhooks.RevocationBehaviorRevokePreviousSecretsImmediately {
 		disabled, err := disableOlder(ctx, sm, secret, version)
 		for _, d := range disabled {
 			fmt.Fprintf(stdout, "disabled %s\n", d)

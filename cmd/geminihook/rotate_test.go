@@ -161,3 +161,39 @@ func TestRotateRefusalsAndFailures(t *testing.T) {
 	}
 	e.assertNoSecretLeaked()
 }
+
+// TestRotateAndRegisterUnansweredCalls: a create or rotation sent but not
+// answered may have happened; it is not retried (a retry would create a
+// second webhook or revoke a secret nobody saw) and the message says what
+// to do.
+func TestRotateAndRegisterUnansweredCalls(t *testing.T) {
+	e := newMgmtEnv(t)
+	e.mustRun(registerArgs(e, "--url", testHookURL, "--secret", testSecret)...)
+	id := e.gemini.Webhooks()[0].ID
+	e.gemini.Delay(geminiapitest.OpRotate, time.Minute)
+	code, _, errOut := e.run(rotateArgs(e, "--webhook", id, "--api-timeout", "300ms")...)
+	if code != 1 || !strings.Contains(errOut, "outcome is unknown") || !strings.Contains(errOut, "--revoke immediately") {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if n := e.gemini.CallCount(geminiapitest.OpRotate); n != 1 {
+		t.Fatalf("rotate sent %d times", n)
+	}
+	e.gemini.Delay(geminiapitest.OpCreate, time.Minute)
+	code, _, errOut = e.run(registerArgs(e, "--url", "https://other.example/", "--secret", testSecret, "--api-timeout", "300ms")...)
+	if code != 1 || !strings.Contains(errOut, "outcome is unknown: run geminihook list") {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if n := e.gemini.CallCount(geminiapitest.OpCreate); n != 2 { // the first register's, and this one once
+		t.Fatalf("create sent %d times", n)
+	}
+	// A refusal is an answer: no such advice.
+	e.gemini.Recover()
+	e.gemini.Fail(geminiapitest.OpRotate, 503, "busy")
+	code, _, errOut = e.run(rotateArgs(e, "--webhook", id)...)
+	if code != 1 || !strings.Contains(errOut, "503 UNAVAILABLE: busy") || strings.Contains(errOut, "outcome is unknown") {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if n := e.gemini.CallCount(geminiapitest.OpRotate); n != 2 {
+		t.Fatalf("a refused rotation was retried: %d calls", n)
+	}
+}

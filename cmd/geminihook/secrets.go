@@ -6,15 +6,19 @@ import (
 	"flag"
 	"fmt"
 	"hash/crc32"
+	"net/url"
 	"os"
 	"os/exec"
+	"regexp"
 	"strings"
 	"time"
+	"unicode"
 
 	secretmanager "cloud.google.com/go/secretmanager/apiv1"
 	"cloud.google.com/go/secretmanager/apiv1/secretmanagerpb"
 	"google.golang.org/api/iterator"
 	"google.golang.org/api/option"
+	"google.golang.org/genai/interactions"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
@@ -24,8 +28,8 @@ import (
 // This file holds what the webhook-management commands (register, rotate,
 // list, ping, delete) share: the Gemini API and Secret Manager flags, the
 // API key lookup, Secret Manager helpers and Terraform outputs. Signing
-// secrets pass through here only as geminiapi.Secret values and go to
-// Secret Manager; nothing here prints, logs or stores them elsewhere.
+// secrets pass through here only on their way from the Gemini API's answer
+// to Secret Manager; nothing here prints, logs or stores them elsewhere.
 
 // apiKeyEnv names the environment variable that holds the Gemini API key.
 const apiKeyEnv = "GEMINI_API_KEY"
@@ -42,10 +46,29 @@ type mgmtOptions struct {
 // flags registers the shared flags on fs.
 func (o *mgmtOptions) flags(fs *flag.FlagSet) {
 	fs.StringVar(&o.apiBase, "api-base", geminiapi.DefaultBaseURL, "Gemini API base URL")
-	fs.StringVar(&o.apiVersion, "api-version", geminiapi.DefaultAPIVersion, "Gemini API version path (v1beta or v1)")
+	fs.StringVar(&o.apiVersion, "api-version", geminiapi.DefaultAPIVersion, "Gemini API version: "+strings.Join(geminiapi.APIVersions, ", "))
 	fs.DurationVar(&o.apiTimeout, "api-timeout", geminiapi.DefaultTimeout, "bound on each Gemini API call, retries included")
 	fs.StringVar(&o.apiKeySecret, "api-key-secret", "", "read the API key from this Secret Manager secret (projects/P/secrets/K[/versions/V]) instead of $"+apiKeyEnv)
 	fs.StringVar(&o.smEndpoint, "secretmanager-endpoint", "", "Secret Manager host:port reached without TLS or credentials (emulators and tests only)")
+}
+
+// check refuses option values that can be refused before any call.
+func (o *mgmtOptions) check(fs *flag.FlagSet) error {
+	if err := geminiapi.CheckAPIVersion(o.apiVersion); err != nil {
+		fmt.Fprintf(fs.Output(), "--api-version %q is not one the Gemini API serves: use one of %s\n", o.apiVersion, strings.Join(geminiapi.APIVersions, ", "))
+		return errUsage
+	}
+	if o.apiTimeout <= 0 {
+		fmt.Fprintln(fs.Output(), "--api-timeout must be positive")
+		return errUsage
+	}
+	if o.apiKeySecret != "" {
+		if _, _, err := parseSecretName(o.apiKeySecret); err != nil {
+			fmt.Fprintf(fs.Output(), "--api-key-secret: %v\n", err)
+			return errUsage
+		}
+	}
+	return nil
 }
 
 // secretManager returns a Secret Manager client; the caller closes it.
@@ -67,9 +90,9 @@ func (o *mgmtOptions) secretManager(ctx context.Context) (*secretmanager.Client,
 // errNoAPIKey explains where the API key comes from.
 var errNoAPIKey = errors.New("no Gemini API key: set " + apiKeyEnv + " or pass --api-key-secret projects/P/secrets/K")
 
-// geminiClient builds the API client. The key comes from $GEMINI_API_KEY or,
+// geminiClient opens the SDK's webhook service. The key comes from $GEMINI_API_KEY or,
 // when --api-key-secret is set, from Secret Manager (sm is then required).
-func (o *mgmtOptions) geminiClient(ctx context.Context, sm *secretmanager.Client) (*geminiapi.Client, error) {
+func (o *mgmtOptions) geminiClient(ctx context.Context, sm *secretmanager.Client) (*interactions.Webhooks, error) {
 	var key string
 	if o.apiKeySecret != "" {
 		name, err := secretVersionName(o.apiKeySecret)
@@ -90,24 +113,41 @@ func (o *mgmtOptions) geminiClient(ctx context.Context, sm *secretmanager.Client
 	if strings.TrimSpace(key) == "" {
 		return nil, errNoAPIKey
 	}
-	c, err := geminiapi.New(key, geminiapi.Options{BaseURL: o.apiBase, APIVersion: o.apiVersion, Timeout: o.apiTimeout})
-	if err != nil {
-		return nil, err
-	}
-	return c, nil
+	return geminiapi.New(ctx, key, geminiapi.Options{BaseURL: o.apiBase, APIVersion: o.apiVersion, Timeout: o.apiTimeout})
 }
 
+// Secret Manager resource name parts: a project id or number (lowercase
+// letters, digits and hyphens; legacy domain-scoped ids add "." and ":"),
+// a secret id (1-255 letters, digits, hyphens and underscores) and a
+// version number or "latest".
+var (
+	projectPart = regexp.MustCompile(`^[a-z0-9][a-z0-9.:-]{0,99}$`)
+	secretPart  = regexp.MustCompile(`^[A-Za-z0-9_-]{1,255}$`)
+	versionPart = regexp.MustCompile(`^([1-9][0-9]{0,18}|latest)$`)
+)
+
+// errSecretName explains the accepted forms.
+var errSecretName = errors.New("not a Secret Manager name: want projects/PROJECT/secrets/SECRET or projects/PROJECT/secrets/SECRET/versions/VERSION")
+
 // parseSecretName checks projects/P/secrets/S[/versions/V] and returns the
-// secret's name and the version ("" if none).
+// secret's name and the version ("" if none). The value is quoted in the
+// error only when it cannot be a literal signing secret.
 func parseSecretName(s string) (secret, version string, err error) {
 	p := strings.Split(strings.TrimSpace(s), "/")
-	switch {
-	case len(p) == 4 && p[0] == "projects" && p[1] != "" && p[2] == "secrets" && p[3] != "":
-		return strings.Join(p, "/"), "", nil
-	case len(p) == 6 && p[0] == "projects" && p[1] != "" && p[2] == "secrets" && p[3] != "" && p[4] == "versions" && p[5] != "":
+	ok := (len(p) == 4 || len(p) == 6) && p[0] == "projects" && projectPart.MatchString(p[1]) && p[2] == "secrets" && secretPart.MatchString(p[3])
+	if ok && len(p) == 6 {
+		ok = p[4] == "versions" && versionPart.MatchString(p[5])
+	}
+	if !ok {
+		if strings.HasPrefix(strings.TrimSpace(s), "projects/") {
+			return "", "", fmt.Errorf("%q is %w", s, errSecretName)
+		}
+		return "", "", errSecretName
+	}
+	if len(p) == 6 {
 		return strings.Join(p[:4], "/"), p[5], nil
 	}
-	return "", "", fmt.Errorf("%q is not a secret name of the form projects/P/secrets/S", s)
+	return strings.Join(p, "/"), "", nil
 }
 
 // secretVersionName returns the version name for s, using latest when s
@@ -147,10 +187,10 @@ func checkSecret(ctx context.Context, sm *secretmanager.Client, secret string) e
 	return nil
 }
 
-// storeSigningSecret adds s as a new version of secret, with a checksum,
+// storeSigningSecret adds value as a new version of secret, with a checksum,
 // and returns the version's name.
-func storeSigningSecret(ctx context.Context, sm *secretmanager.Client, secret string, s geminiapi.Secret) (string, error) {
-	data := []byte(s.Reveal())
+func storeSigningSecret(ctx context.Context, sm *secretmanager.Client, secret, value string) (string, error) {
+	data := []byte(value)
 	crc := int64(crc32.Checksum(data, crcTable))
 	v, err := sm.AddSecretVersion(ctx, &secretmanagerpb.AddSecretVersionRequest{
 		Parent:  secret,
@@ -229,8 +269,13 @@ func disableOlder(ctx context.Context, sm *secretmanager.Client, secret, keep st
 // terraformOutputTimeout bounds one tofu/terraform output run.
 const terraformOutputTimeout = time.Minute
 
+// errNoTerraformOutput is wrapped when Terraform cannot supply a default.
+var errNoTerraformOutput = errors.New("no Terraform output")
+
 // terraformOutput reads output name from the state in dir, with tofu if it
-// is installed, else terraform.
+// is installed, else terraform. It trusts only a zero exit status and a
+// single line of printable text: with no state, tofu prints a coloured
+// "No outputs found" warning, which must never be taken for a value.
 func terraformOutput(ctx context.Context, dir, name string) (string, error) {
 	var bin string
 	for _, b := range []string{"tofu", "terraform"} {
@@ -240,27 +285,43 @@ func terraformOutput(ctx context.Context, dir, name string) (string, error) {
 		}
 	}
 	if bin == "" {
-		return "", fmt.Errorf("neither tofu nor terraform is installed to read output %s", name)
+		return "", fmt.Errorf("%w %s: neither tofu nor terraform is installed", errNoTerraformOutput, name)
 	}
 	ctx, cancel := context.WithTimeout(ctx, terraformOutputTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "output", "-raw", name)
+	cmd := exec.CommandContext(ctx, bin, "output", "-no-color", "-raw", name)
 	cmd.Dir = dir
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		msg := strings.Join(strings.Fields(stderr.String()), " ")
+		msg := strings.Join(strings.Fields(stripANSI(stderr.String())), " ")
 		if len(msg) > 300 {
 			msg = msg[:300] + "…"
 		}
-		return "", fmt.Errorf("%s output -raw %s in %s: %w: %s", bin, name, dir, err, msg)
+		return "", fmt.Errorf("%w %s in %s: %s output failed (%w): %s", errNoTerraformOutput, name, dir, bin, err, msg)
 	}
 	v := strings.TrimSpace(string(out))
-	if v == "" {
-		return "", fmt.Errorf("%s output %s in %s is empty", bin, name, dir)
+	if v == "" || strings.ContainsFunc(v, func(r rune) bool { return !unicode.IsPrint(r) || unicode.IsSpace(r) }) {
+		return "", fmt.Errorf("%w %s in %s: %s printed no value (is there Terraform state in that directory?)", errNoTerraformOutput, name, dir, bin)
 	}
 	return v, nil
+}
+
+// stripANSI removes terminal colour sequences.
+func stripANSI(s string) string {
+	return ansiEscape.ReplaceAllString(s, "")
+}
+
+var ansiEscape = regexp.MustCompile("\x1b\\[[0-9;]*[A-Za-z]")
+
+// checkHookURL accepts an absolute http(s) URL with a host.
+func checkHookURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return fmt.Errorf("webhook URL %q is not an http(s) URL", s)
+	}
+	return nil
 }
 
 // resolveWebhookURL returns url, or the Terraform output webhook_url.
@@ -268,12 +329,15 @@ func resolveWebhookURL(ctx context.Context, url, tfDir string) (string, error) {
 	if url == "" {
 		v, err := terraformOutput(ctx, tfDir, "webhook_url")
 		if err != nil {
-			return "", fmt.Errorf("no --url, and %w", err)
+			return "", fmt.Errorf("no --url given and %w; pass --url https://YOUR-FUNCTION-URL, or --terraform-dir DIR where you ran terraform apply", err)
 		}
-		url = v
+		if checkHookURL(v) != nil {
+			return "", fmt.Errorf("no --url given and Terraform output webhook_url in %s is not a URL; pass --url https://YOUR-FUNCTION-URL", tfDir)
+		}
+		return v, nil
 	}
-	if !strings.HasPrefix(url, "https://") && !strings.HasPrefix(url, "http://") {
-		return "", fmt.Errorf("webhook URL %q is not an http(s) URL", url)
+	if err := checkHookURL(url); err != nil {
+		return "", err
 	}
 	return url, nil
 }
@@ -282,29 +346,31 @@ func resolveWebhookURL(ctx context.Context, url, tfDir string) (string, error) {
 // $GEMINI_WEBHOOK_SECRET when it names a secret, else the Terraform output
 // secret_id. A version is refused: new versions are added to the secret.
 func resolveSecretName(ctx context.Context, flagValue, tfDir string) (string, error) {
-	v := flagValue
+	v, from := flagValue, "--secret"
+	if strings.HasPrefix(strings.TrimSpace(v), "whsec_") {
+		return "", errors.New("--secret takes the Secret Manager secret the function reads (projects/P/secrets/S), not a signing secret: the signing secret comes from Gemini and is stored there")
+	}
 	if v == "" {
 		if env := strings.TrimSpace(os.Getenv("GEMINI_WEBHOOK_SECRET")); env != "" {
-			if strings.HasPrefix(env, "projects/") {
-				v = env
-			} else {
+			if strings.HasPrefix(env, "whsec_") {
 				return "", errors.New("GEMINI_WEBHOOK_SECRET holds literal secrets, not a Secret Manager name: pass --secret projects/P/secrets/S")
 			}
+			v, from = env, "GEMINI_WEBHOOK_SECRET"
 		}
 	}
 	if v == "" {
 		out, err := terraformOutput(ctx, tfDir, "secret_id")
 		if err != nil {
-			return "", fmt.Errorf("no --secret or GEMINI_WEBHOOK_SECRET, and %w", err)
+			return "", fmt.Errorf("no --secret or GEMINI_WEBHOOK_SECRET given and %w; pass --secret projects/PROJECT/secrets/SECRET", err)
 		}
-		v = out
+		v, from = out, "Terraform output secret_id"
 	}
 	secret, version, err := parseSecretName(v)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("%s: %w", from, err)
 	}
 	if version != "" {
-		return "", fmt.Errorf("%s names one version; give the secret (projects/P/secrets/S) so that new versions can be added", v)
+		return "", fmt.Errorf("%s names one version (%s); give the secret (projects/P/secrets/S) so that new versions can be added", from, v)
 	}
 	return secret, nil
 }

@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -37,20 +38,23 @@ func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs := newFlagSet("send", stderr)
 	var so signOptions
 	so.flags(fs)
-	url := fs.String("url", "", "function URL (default: the running dev server, else http://127.0.0.1:8080)")
+	url := fs.String("url", "", "function URL (default: the running dev server, else "+defaultTarget+")")
 	count := fs.Int("count", 1, "deliveries to send, each with its own webhook-id (1-10000)")
-	if err := fs.Parse(args); err != nil {
-		return errUsage
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := noArgs(fs, "send", pos); err != nil {
+		return err
 	}
 	if *count < 1 || *count > 10000 {
-		return fmt.Errorf("--count %d is outside 1-10000", *count)
+		fmt.Fprintf(stderr, "--count %d is outside 1-10000\n", *count)
+		return errUsage
 	}
-	if *url == "" {
-		*url = "http://127.0.0.1:8080"
-		if st, err := loadDevState(); err == nil {
-			*url = st.URL
-		}
+	if err := so.check(fs); err != nil {
+		return err
 	}
+	*url = targetURL(*url)
 	client := &http.Client{Timeout: 30 * time.Second}
 	failed := 0
 	for i := range *count {
@@ -93,15 +97,43 @@ type signOptions struct {
 
 func (o *signOptions) flags(fs *flag.FlagSet) {
 	fs.StringVar(&o.scheme, "scheme", "hmac", "signature scheme: hmac (static webhook) or jwt (dynamic webhook)")
-	fs.StringVar(&o.secret, "secret", "", "whsec_ signing secret for hmac (default $GEMINI_WEBHOOK_SECRET, else the running dev server's)")
-	fs.StringVar(&o.keyFile, "key", "", "PEM RSA private key for jwt (default: the running dev server's key)")
-	fs.StringVar(&o.kid, "kid", "", "kid of the jwt key (default: the dev server's)")
+	fs.StringVar(&o.secret, "secret", "", "whsec_ signing secret for hmac (default $GEMINI_WEBHOOK_SECRET when it is one, else the running dev server's)")
+	fs.StringVar(&o.keyFile, "key", "", "PEM RSA private key for jwt, with --kid (default: the running dev server's key)")
+	fs.StringVar(&o.kid, "kid", "", "kid of the jwt key (default: the dev server's; without --key it relabels the dev key, e.g. to see an unknown kid refused)")
 	fs.StringVar(&o.audience, "aud", "", "jwt audience (default: the target URL)")
 	fs.StringVar(&o.issuer, "iss", "", "jwt issuer (default: none)")
 	fs.StringVar(&o.id, "id", "", "webhook-id (default: a fresh msg_ id)")
 	fs.StringVar(&o.eventType, "type", "batch.succeeded", "event type of the sample body: "+strings.Join(samples.Types, ", "))
 	fs.StringVar(&o.bodyFile, "body", "", "file holding the body to send instead of a sample (- for stdin)")
 	fs.Int64Var(&o.timestamp, "timestamp", 0, "webhook-timestamp in Unix seconds (default: now)")
+}
+
+// defaultTarget is where send and sign aim when neither --url nor a dev
+// state file says otherwise.
+const defaultTarget = "http://127.0.0.1:8080"
+
+// targetURL returns url, else the running dev server's, else defaultTarget.
+func targetURL(url string) string {
+	if url != "" {
+		return url
+	}
+	if st, err := loadDevState(); err == nil && st.URL != "" {
+		return st.URL
+	}
+	return defaultTarget
+}
+
+// check refuses flag values that can be refused before signing.
+func (o *signOptions) check(fs *flag.FlagSet) error {
+	if o.scheme != "hmac" && o.scheme != "jwt" {
+		fmt.Fprintf(fs.Output(), "--scheme %q is neither hmac nor jwt\n", o.scheme)
+		return errUsage
+	}
+	if o.bodyFile == "" && !slices.Contains(samples.Types, o.eventType) {
+		fmt.Fprintf(fs.Output(), "--type %q is not a Gemini event type; use one of %s, or --body FILE to send any body\n", o.eventType, strings.Join(samples.Types, ", "))
+		return errUsage
+	}
+	return nil
 }
 
 // body returns the body to sign.
@@ -161,20 +193,36 @@ func (o *signOptions) sign(body []byte, url string) (http.Header, error) {
 }
 
 func (o *signOptions) hmacSecret() (verify.Secret, error) {
-	s := o.secret
+	s := strings.TrimSpace(o.secret)
+	if s != "" && !strings.HasPrefix(s, verify.SecretPrefix) {
+		if _, _, err := parseSecretName(s); err == nil {
+			return verify.Secret{}, fmt.Errorf("--secret %s names a Secret Manager secret; signing needs the value: give --secret whsec_… (for example from gcloud secrets versions access latest --secret=…)", s)
+		}
+		if strings.HasPrefix(s, "projects/") {
+			return verify.Secret{}, fmt.Errorf("--secret %q is neither a %s signing secret nor a Secret Manager name: %w", s, verify.SecretPrefix, errSecretName)
+		}
+		return verify.Secret{}, errors.New("--secret must be a signing secret starting with " + verify.SecretPrefix)
+	}
 	if s == "" {
-		if v := os.Getenv("GEMINI_WEBHOOK_SECRET"); strings.HasPrefix(v, verify.SecretPrefix) {
-			s = strings.Fields(v)[0]
+		if v := strings.Fields(os.Getenv("GEMINI_WEBHOOK_SECRET")); len(v) > 0 && strings.HasPrefix(v[0], verify.SecretPrefix) {
+			s = v[0]
 		}
 	}
 	if s == "" {
 		st, err := loadDevState()
 		if err != nil {
-			return verify.Secret{}, errors.New("no secret: give --secret, set GEMINI_WEBHOOK_SECRET, or run 'geminihook dev'")
+			if env := strings.TrimSpace(os.Getenv("GEMINI_WEBHOOK_SECRET")); env != "" {
+				return verify.Secret{}, errors.New("no secret: GEMINI_WEBHOOK_SECRET does not start with " + verify.SecretPrefix + " (a Secret Manager name cannot sign); give --secret " + verify.SecretPrefix + "…, or run 'geminihook dev'")
+			}
+			return verify.Secret{}, errors.New("no secret: give --secret " + verify.SecretPrefix + "…, set GEMINI_WEBHOOK_SECRET, or run 'geminihook dev'")
 		}
 		s = st.Secret
 	}
-	return verify.ParseSecret(s)
+	sec, err := verify.ParseSecret(s)
+	if err != nil {
+		return verify.Secret{}, fmt.Errorf("signing secret: %w", err)
+	}
+	return sec, nil
 }
 
 func (o *signOptions) jwtKey() (*verifytest.Key, error) {
@@ -195,6 +243,9 @@ func (o *signOptions) jwtKey() (*verifytest.Key, error) {
 	st, err := loadDevState()
 	if err != nil {
 		return nil, errors.New("no key: give --key and --kid, or run 'geminihook dev'")
+	}
+	if o.kid != "" {
+		st.KeyID = o.kid
 	}
 	return st.key()
 }
@@ -222,13 +273,21 @@ func (o *signOptions) send(ctx context.Context, client *http.Client, url string,
 	return resp.StatusCode, string(answer), nil
 }
 
-// devState is what a running 'geminihook dev' leaves for send and sign:
-// a throwaway local secret and key, never a production one.
+// devState is what a running 'geminihook dev' leaves for send, sign, tail
+// and replay: a throwaway local secret and key, never a production one, and
+// where its Pub/Sub emulator listens.
 type devState struct {
 	URL    string `json:"url"`
 	Secret string `json:"secret"`
 	KeyID  string `json:"kid"`
 	KeyPEM string `json:"key_pem"`
+	// PubSubEmulatorHost is the host:port of dev's in-process Pub/Sub;
+	// tail and replay use it when PUBSUB_EMULATOR_HOST is unset.
+	PubSubEmulatorHost string `json:"pubsub_emulator_host,omitempty"`
+	// Project is the project of dev's topics.
+	Project string `json:"project,omitempty"`
+	// Prefix is dev's topic prefix (GEMINI_TOPIC_PREFIX).
+	Prefix string `json:"prefix,omitempty"`
 }
 
 func (s devState) key() (*verifytest.Key, error) {

@@ -14,7 +14,7 @@ import (
 func init() {
 	addCommand(command{
 		name:    "sign",
-		summary: "print the webhook headers that sign a body (for curl)",
+		summary: "print the webhook headers that sign a body, or a complete curl command (--curl)",
 		run:     runSign,
 	})
 }
@@ -23,30 +23,55 @@ func runSign(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs := newFlagSet("sign", stderr)
 	var so signOptions
 	so.flags(fs)
-	curl := fs.Bool("curl", false, "print curl -H arguments instead of header lines")
-	if err := fs.Parse(args); err != nil {
-		return errUsage
+	url := fs.String("url", "", "the target: the jwt audience when --aud is not given, and where --curl posts (default: the running dev server, else "+defaultTarget+")")
+	curl := fs.Bool("curl", false, "print a complete curl command line, quoted for a POSIX shell, that posts the body")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
 	}
+	if err := noArgs(fs, "sign", pos); err != nil {
+		return err
+	}
+	if err := so.check(fs); err != nil {
+		return err
+	}
+	target := targetURL(*url)
 	body, err := so.body()
 	if err != nil {
 		return err
 	}
-	h, err := so.sign(body, "")
+	h, err := so.sign(body, target)
 	if err != nil {
 		return err
 	}
-	for _, name := range []string{verify.HeaderID, verify.HeaderTimestamp, verify.HeaderSignature} {
-		v := h.Get(name)
-		if *curl {
-			fmt.Fprintf(stdout, "-H '%s: %s' ", name, v)
-		} else {
-			fmt.Fprintf(stdout, "%s: %s\n", name, v)
+	names := []string{verify.HeaderID, verify.HeaderTimestamp, verify.HeaderSignature}
+	if !*curl {
+		for _, name := range names {
+			fmt.Fprintf(stdout, "%s: %s\n", name, h.Get(name))
 		}
+		return nil
 	}
-	if *curl {
-		fmt.Fprintln(stdout)
+	words := []string{"curl", "-sS", "-X", "POST", "-H", "Content-Type: application/json"}
+	for _, name := range names {
+		words = append(words, "-H", name+": "+h.Get(name))
 	}
+	words = append(words, "--data-binary", string(body), target)
+	quoted := make([]string, len(words))
+	for i, w := range words {
+		quoted[i] = shellQuote(w)
+	}
+	fmt.Fprintln(stdout, strings.Join(quoted, " "))
 	return nil
+}
+
+// shellQuote quotes s for a POSIX shell: words of safe characters stay as
+// they are, anything else is put in single quotes, with each ' written as
+// '\”.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:=@,+%") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // readInput reads a body from a file name, "-" for stdin.

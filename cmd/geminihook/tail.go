@@ -19,6 +19,9 @@ import (
 
 	"cloud.google.com/go/pubsub/v2"
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
+	"google.golang.org/api/option"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/geminihook/geminihook/events"
@@ -46,19 +49,62 @@ const (
 type pubsubOptions struct {
 	project string
 	prefix  string
+	fs      *flag.FlagSet // to tell an explicit --prefix from the default
 }
 
 func (o *pubsubOptions) flags(fs *flag.FlagSet) {
-	fs.StringVar(&o.project, "project", os.Getenv("GOOGLE_CLOUD_PROJECT"), "project of the topics (default $GOOGLE_CLOUD_PROJECT); PUBSUB_EMULATOR_HOST selects an emulator")
+	o.fs = fs
+	fs.StringVar(&o.project, "project", os.Getenv("GOOGLE_CLOUD_PROJECT"), "project of the topics (default $GOOGLE_CLOUD_PROJECT, else the dev emulator's); PUBSUB_EMULATOR_HOST selects an emulator")
 	fs.StringVar(&o.prefix, "prefix", "gemini-", "topic name prefix, as GEMINI_TOPIC_PREFIX")
 }
 
-// client returns a Pub/Sub client; the caller closes it.
-func (o *pubsubOptions) client(ctx context.Context) (*pubsub.Client, error) {
-	if o.project == "" {
-		return nil, errors.New("no project: pass --project or set GOOGLE_CLOUD_PROJECT")
+// devEmulator returns the dev state when these options should use the
+// Pub/Sub emulator of a running 'geminihook dev': PUBSUB_EMULATOR_HOST is
+// unset, the state file names an emulator, and the project is unset or
+// the dev one.
+func (o *pubsubOptions) devEmulator() (devState, bool) {
+	if os.Getenv("PUBSUB_EMULATOR_HOST") != "" {
+		return devState{}, false
 	}
-	c, err := pubsub.NewClient(ctx, o.project)
+	st, err := loadDevState()
+	if err != nil || st.PubSubEmulatorHost == "" {
+		return devState{}, false
+	}
+	if o.project != "" && st.Project != "" && o.project != st.Project {
+		return devState{}, false
+	}
+	return st, true
+}
+
+// client returns a Pub/Sub client; the caller closes it. Without
+// PUBSUB_EMULATOR_HOST and with no other project given, it uses the
+// emulator a running 'geminihook dev' recorded in its state file, and
+// says so on stderr.
+func (o *pubsubOptions) client(ctx context.Context, stderr io.Writer) (*pubsub.Client, error) {
+	var opts []option.ClientOption
+	if st, ok := o.devEmulator(); ok {
+		if o.project == "" {
+			o.project = st.Project
+		}
+		explicitPrefix := false
+		if o.fs != nil {
+			o.fs.Visit(func(f *flag.Flag) { explicitPrefix = explicitPrefix || f.Name == "prefix" })
+		}
+		if st.Prefix != "" && !explicitPrefix {
+			o.prefix = st.Prefix
+		}
+		path, _ := devStatePath()
+		fmt.Fprintf(stderr, "using the Pub/Sub emulator of 'geminihook dev' at %s, project %s (from %s; set PUBSUB_EMULATOR_HOST to choose another)\n", st.PubSubEmulatorHost, o.project, path)
+		opts = append(opts,
+			option.WithEndpoint(st.PubSubEmulatorHost),
+			option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())),
+			option.WithoutAuthentication(),
+			option.WithTelemetryDisabled())
+	}
+	if o.project == "" {
+		return nil, errors.New("no project: pass --project or set GOOGLE_CLOUD_PROJECT (or start 'geminihook dev', whose emulator is then used)")
+	}
+	c, err := pubsub.NewClient(ctx, o.project, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("pubsub client: %w", err)
 	}
@@ -206,18 +252,22 @@ func runTail(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	asJSON := fs.Bool("json", false, "print each event's JSON instead of a line of text")
 	maxN := fs.Int("max", 0, "stop after this many messages (0: no limit)")
 	timeout := fs.Duration("timeout", 0, "stop after this long (0: until interrupted)")
-	if err := fs.Parse(args); err != nil {
-		return errUsage
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
 	}
-	if fs.NArg() != 0 || *maxN < 0 || *timeout < 0 {
-		fmt.Fprintf(stderr, "tail takes no arguments; --max and --timeout must not be negative\n")
+	if err := noArgs(fs, "tail", pos); err != nil {
+		return err
+	}
+	if *maxN < 0 || *timeout < 0 {
+		fmt.Fprintf(stderr, "--max and --timeout must not be negative\n")
 		return errUsage
 	}
 	fams, err := parseFamilies(*family)
 	if err != nil {
 		return err
 	}
-	c, err := o.client(ctx)
+	c, err := o.client(ctx, stderr)
 	if err != nil {
 		return err
 	}

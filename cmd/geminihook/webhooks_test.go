@@ -80,7 +80,7 @@ func TestListWithAPIKeyFromSecretManager(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
 	code, _, errOut = e.run(append([]string{"list", "--api-key-secret", "api-key"}, e.apiFlags()...)...)
-	if code != 1 || !strings.Contains(errOut, "--api-key-secret") {
+	if code != 2 || !strings.Contains(errOut, "--api-key-secret") {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
 	if strings.Contains(e.output.String(), testAPIKey) {

@@ -1,17 +1,37 @@
-// Package geminiapitest runs an in-memory fake of the Gemini API's
-// WebhookService on an httptest server.
+// Package geminiapitest runs an in-memory fake of the Gemini API's webhook
+// service (the one google.golang.org/genai's client.Webhooks calls) on an
+// httptest server.
 //
-// The fake enforces the x-goog-api-key header (403 with Google's error JSON
-// otherwise), keeps webhooks in memory, issues whsec_ secrets on create and
-// rotate (revoking old ones immediately or after 24 hours), pages List,
-// records every call, and lets tests inject error answers and delays:
+// Its JSON comes from the SDK's own types: request bodies are decoded into
+// webhooks.WebhookInput, webhooks.WebhookUpdate and
+// webhooks.RotateSigningSecretRequest after a check that every key is one
+// of the type's json names (so camelCase keys and output-only fields are
+// refused, as the live API refuses them), and answers are encoded from
+// webhooks.Webhook, webhooks.WebhookListResponse,
+// webhooks.WebhookRotateSigningSecretResponse and
+// webhooks.WebhookPingResponse. It refuses what the live API refuses, with
+// Google's error JSON ({"error":{"code","message","status"}}):
+//
+//   - a missing x-goog-api-key (403 PERMISSION_DENIED) or a wrong one
+//     (400 INVALID_ARGUMENT, "API key not valid");
+//   - unknown body keys (400, `Unknown name "subscribedEvents"`);
+//   - subscribed_events outside the seven subscribable types (400, listing
+//     them), an empty list, a uri that is not https;
+//   - an unknown revocation_behavior, state or update_mask path.
+//
+// The resource has the shape the API launched with: an output-only opaque
+// id (no "webhooks/" prefix), an optional user name, new_signing_secret
+// only in create's answer, signing_secrets of truncated_secret and
+// expire_time. Unknown query parameters (such as the pre-launch
+// webhook_id) are ignored, as the live API ignores them.
 //
 //	fake := geminiapitest.NewServer("test-key")
 //	defer fake.Close()
-//	client, _ := geminiapi.New("test-key", geminiapi.Options{BaseURL: fake.URL})
+//	api, _ := geminiapi.New(ctx, "test-key", geminiapi.Options{BaseURL: fake.URL})
 package geminiapitest
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
@@ -19,28 +39,45 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"google.golang.org/genai/interactions/models/webhooks"
 )
 
-// Operation names used by Fail, Delay and Call.
+// Operation names used by Fail, Delay and CallCount.
 const (
 	OpCreate = "create"
 	OpList   = "list"
 	OpGet    = "get"
+	OpUpdate = "update"
 	OpDelete = "delete"
 	OpPing   = "ping"
 	OpRotate = "rotate"
 )
+
+// SubscribableEvents are the subscribed_events values the API accepts, in
+// the SDK's order.
+var SubscribableEvents = []webhooks.WebhookSubscribedEvent{
+	webhooks.WebhookSubscribedEventBatchSucceeded,
+	webhooks.WebhookSubscribedEventBatchExpired,
+	webhooks.WebhookSubscribedEventBatchFailed,
+	webhooks.WebhookSubscribedEventInteractionRequiresAction,
+	webhooks.WebhookSubscribedEventInteractionCompleted,
+	webhooks.WebhookSubscribedEventInteractionFailed,
+	webhooks.WebhookSubscribedEventVideoGenerated,
+}
 
 // Call is one request the fake received.
 type Call struct {
 	Op     string // one of the Op constants, or "" for an unknown route
 	Method string
 	Path   string
+	Query  string
 	// Body is the request body; requests carry no secrets.
 	Body []byte
 }
@@ -48,11 +85,12 @@ type Call struct {
 // Webhook is the fake's view of a webhook, including its active secrets.
 type Webhook struct {
 	ID               string
-	DisplayName      string
+	Name             string // the user's optional name
 	URI              string
 	SubscribedEvents []string
 	State            string
 	CreateTime       time.Time
+	UpdateTime       time.Time
 	// Secrets are the secrets currently accepted, newest first, with the
 	// time each expires (zero: no expiry).
 	Secrets []FakeSecret
@@ -79,12 +117,9 @@ type Server struct {
 	// APIVersion is the accepted path prefix; "v1beta" by default. Requests
 	// under another version get 404.
 	APIVersion string
-	// PageSize is how many webhooks one List page holds (default 50).
+	// PageSize is how many webhooks one List page holds when the request
+	// gives no page_size (default 50).
 	PageSize int
-	// OmitID makes answers carry only name = "webhooks/{id}", no id field.
-	OmitID bool
-	// CamelCase makes answers use camelCase field names.
-	CamelCase bool
 	// OnPing, if set, is called (outside the fake's lock) after a ping is
 	// accepted, with the webhook's id and URI: tests use it to simulate the
 	// delivery.
@@ -194,11 +229,12 @@ func (s *Server) Pings(id string) int {
 	return s.pings[id]
 }
 
-// AddWebhook stores a webhook directly and returns its id and secret.
-func (s *Server) AddWebhook(displayName, uri string, events []string) (id, secret string) {
+// AddWebhook stores a webhook directly, without checking its events, and
+// returns its id and secret.
+func (s *Server) AddWebhook(name, uri string, events []string) (id, secret string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	w := s.newWebhookLocked(displayName, uri, events)
+	w := s.newWebhookLocked(name, uri, events)
 	return w.ID, w.Secrets[0].Value
 }
 
@@ -209,20 +245,24 @@ func (s *Server) now() time.Time {
 	return time.Now()
 }
 
-func (s *Server) newWebhookLocked(displayName, uri string, events []string) *Webhook {
+func (s *Server) newWebhookLocked(name, uri string, events []string) *Webhook {
+	now := s.now().UTC()
 	w := &Webhook{
 		ID:               randomID(),
-		DisplayName:      displayName,
+		Name:             name,
 		URI:              uri,
 		SubscribedEvents: slices.Clone(events),
-		State:            "enabled",
-		CreateTime:       s.now().UTC(),
+		State:            string(webhooks.WebhookStateEnabled),
+		CreateTime:       now,
+		UpdateTime:       now,
 		Secrets:          []FakeSecret{{Value: newSecret()}},
 	}
 	s.webhooks = append(s.webhooks, w)
 	return w
 }
 
+// randomID returns an opaque id like the ones the API issues
+// (36 lowercase letters and digits).
 func randomID() string {
 	const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
 	b := make([]byte, 36)
@@ -239,19 +279,41 @@ func newSecret() string {
 	return "whsec_" + base64.StdEncoding.EncodeToString(b)
 }
 
+// statusCodes maps HTTP statuses to Google's canonical codes.
+var statusCodes = map[int]string{
+	400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
+	409: "ALREADY_EXISTS", 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED",
+}
+
+// ErrorBody is Google's error JSON.
+type ErrorBody struct {
+	Error struct {
+		Code    int    `json:"code"`
+		Message string `json:"message"`
+		Status  string `json:"status"`
+	} `json:"error"`
+}
+
 // writeError answers with Google's error JSON.
 func writeError(w http.ResponseWriter, status int, msg string) {
-	codes := map[int]string{
-		400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
-		409: "ALREADY_EXISTS", 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED",
-	}
-	code, ok := codes[status]
-	if !ok {
-		code = "UNKNOWN"
+	var b ErrorBody
+	b.Error.Code, b.Error.Message, b.Error.Status = status, msg, statusCodes[status]
+	if b.Error.Status == "" {
+		b.Error.Status = "UNKNOWN"
 	}
 	w.Header().Set("Content-Type", "application/json; charset=UTF-8")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]any{"error": map[string]any{"code": status, "message": msg, "status": code}})
+	_ = json.NewEncoder(w).Encode(b)
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "encode answer: "+err.Error())
+		return
+	}
+	w.Header().Set("Content-Type", "application/json; charset=UTF-8")
+	_, _ = w.Write(raw)
 }
 
 // route classifies a request path (after the version) into an operation and id.
@@ -269,12 +331,14 @@ func route(method, rest string) (op, id string) {
 		if id, ok := strings.CutSuffix(tail, ":rotateSigningSecret"); ok && method == http.MethodPost {
 			return OpRotate, id
 		}
-		if strings.ContainsAny(tail, "/:") {
+		if tail == "" || strings.ContainsAny(tail, "/:") {
 			return "", ""
 		}
 		switch method {
 		case http.MethodGet:
 			return OpGet, tail
+		case http.MethodPatch:
+			return OpUpdate, tail
 		case http.MethodDelete:
 			return OpDelete, tail
 		}
@@ -290,7 +354,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		op, id = route(r.Method, rest)
 	}
 	s.mu.Lock()
-	s.calls = append(s.calls, Call{Op: op, Method: r.Method, Path: r.URL.Path, Body: body})
+	s.calls = append(s.calls, Call{Op: op, Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Body: body})
 	d, ok := s.delays[op]
 	if !ok {
 		d = s.delays[""]
@@ -319,8 +383,12 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if r.Header.Get("x-goog-api-key") != s.APIKey || s.APIKey == "" {
+	switch key := r.Header.Get("x-goog-api-key"); {
+	case key == "":
 		writeError(w, http.StatusForbidden, "Method doesn't allow unregistered callers (callers without established identity). Please use API Key or other form of API consumer identity to call this API.")
+		return
+	case key != s.APIKey:
+		writeError(w, http.StatusBadRequest, "API key not valid. Please pass a valid API key.")
 		return
 	}
 	if op == "" {
@@ -336,11 +404,13 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	switch op {
 	case OpCreate:
-		s.create(w, r, body)
+		s.create(w, body)
 	case OpList:
 		s.list(w, r)
 	case OpGet:
-		s.withWebhook(w, id, func(h *Webhook) any { return s.render(h, "") })
+		s.withWebhook(w, id, func(h *Webhook) (any, error) { return render(h, ""), nil })
+	case OpUpdate:
+		s.update(w, r, id, body)
 	case OpDelete:
 		s.mu.Lock()
 		i := slices.IndexFunc(s.webhooks, func(h *Webhook) bool { return h.ID == id })
@@ -349,16 +419,20 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		s.mu.Unlock()
 		if i < 0 {
-			writeError(w, http.StatusNotFound, "Webhook not found.")
+			writeNotFound(w)
 			return
 		}
-		writeJSON(w, map[string]any{})
+		writeJSON(w, struct{}{})
 	case OpPing:
+		if err := decodeStrict(body, &webhooks.PingWebhookRequest{}, true); err != nil {
+			writeError(w, http.StatusBadRequest, err.Error())
+			return
+		}
 		var uri string
-		s.withWebhook(w, id, func(h *Webhook) any {
+		s.withWebhook(w, id, func(h *Webhook) (any, error) {
 			s.pings[id]++
 			uri = h.URI
-			return map[string]any{}
+			return webhooks.WebhookPingResponse{}, nil
 		})
 		if uri != "" && s.OnPing != nil {
 			s.OnPing(id, uri)
@@ -368,104 +442,161 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func writeJSON(w http.ResponseWriter, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=UTF-8")
-	_ = json.NewEncoder(w).Encode(v)
+func writeNotFound(w http.ResponseWriter) {
+	writeError(w, http.StatusNotFound, "Webhook not found.")
 }
 
+// badRequest is an error answered with 400 INVALID_ARGUMENT.
+type badRequest string
+
+func (e badRequest) Error() string { return string(e) }
+
 // withWebhook runs fn under the lock on webhook id and writes its result,
-// or 404.
-func (s *Server) withWebhook(w http.ResponseWriter, id string, fn func(*Webhook) any) {
+// 400 for a badRequest error, or 404 when there is no such webhook.
+func (s *Server) withWebhook(w http.ResponseWriter, id string, fn func(*Webhook) (any, error)) {
 	s.mu.Lock()
 	var out any
+	var err error
 	for _, h := range s.webhooks {
 		if h.ID == id {
-			out = fn(h)
+			out, err = fn(h)
 			break
 		}
 	}
 	s.mu.Unlock()
-	if out == nil {
-		writeError(w, http.StatusNotFound, "Webhook not found.")
-		return
+	switch {
+	case err != nil:
+		writeError(w, http.StatusBadRequest, err.Error())
+	case out == nil:
+		writeNotFound(w)
+	default:
+		writeJSON(w, out)
 	}
-	writeJSON(w, out)
 }
 
-func (s *Server) key(snake string) string {
-	if !s.CamelCase {
-		return snake
+// jsonNames returns the json key names of struct type t.
+func jsonNames(t reflect.Type) []string {
+	var names []string
+	for i := range t.NumField() {
+		tag := t.Field(i).Tag.Get("json")
+		name, _, _ := strings.Cut(tag, ",")
+		if name != "" && name != "-" {
+			names = append(names, name)
+		}
 	}
-	parts := strings.Split(snake, "_")
-	for i := 1; i < len(parts); i++ {
-		parts[i] = strings.ToUpper(parts[i][:1]) + parts[i][1:]
-	}
-	return strings.Join(parts, "")
+	return names
 }
 
-// render builds the JSON answer for h; newSecret is included only on create.
-func (s *Server) render(h *Webhook, newSecret string) map[string]any {
-	m := map[string]any{
-		"name":                     "webhooks/" + h.ID,
-		"uri":                      h.URI,
-		s.key("subscribed_events"): h.SubscribedEvents,
-		"state":                    h.State,
-		s.key("create_time"):       h.CreateTime.Format(time.RFC3339),
-		s.key("update_time"):       h.CreateTime.Format(time.RFC3339),
-		s.key("display_name"):      h.DisplayName,
-		s.key("signing_secrets"):   s.truncated(h),
+// decodeStrict decodes body into v (a pointer to one of the SDK's request
+// types) after checking that every key is one of v's json names, exactly
+// as spelled: encoding/json alone would match keys case-insensitively and
+// the SDK's custom UnmarshalJSON methods skip DisallowUnknownFields. An
+// empty body is allowed only when emptyOK.
+func decodeStrict(body []byte, v any, emptyOK bool) error {
+	if len(bytes.TrimSpace(body)) == 0 {
+		if emptyOK {
+			return nil
+		}
+		return badRequest("Invalid JSON payload received. Empty body.")
 	}
-	if !s.OmitID {
-		m["id"] = h.ID
+	var keys map[string]json.RawMessage
+	if err := json.Unmarshal(body, &keys); err != nil {
+		return badRequest("Invalid JSON payload received. " + err.Error())
+	}
+	known := jsonNames(reflect.TypeOf(v).Elem())
+	for k := range keys {
+		if !slices.Contains(known, k) {
+			return badRequest(fmt.Sprintf("Invalid JSON payload received. Unknown name %q: Cannot find field.", k))
+		}
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return badRequest("Invalid JSON payload received. " + err.Error())
+	}
+	return nil
+}
+
+// checkEvents refuses an empty list and values outside SubscribableEvents.
+func checkEvents[E ~string](events []E) error {
+	if len(events) == 0 {
+		return badRequest("subscribed_events must not be empty.")
+	}
+	for _, e := range events {
+		if !slices.Contains(SubscribableEvents, webhooks.WebhookSubscribedEvent(e)) {
+			var want []string
+			for _, s := range SubscribableEvents {
+				want = append(want, string(s))
+			}
+			return badRequest(fmt.Sprintf("Invalid value at 'webhook.subscribed_events' (%q): must be one of %s.", string(e), strings.Join(want, ", ")))
+		}
+	}
+	return nil
+}
+
+func checkURI(uri string) error {
+	if !strings.HasPrefix(uri, "https://") || len(uri) == len("https://") {
+		return badRequest("uri must be an https URL.")
+	}
+	return nil
+}
+
+// render builds the answer for h from the SDK's type; newSecret is set
+// only on create.
+func render(h *Webhook, newSecret string) webhooks.Webhook {
+	id, state := h.ID, webhooks.WebhookState(h.State)
+	created, updated := h.CreateTime, h.UpdateTime
+	out := webhooks.Webhook{
+		ID:         &id,
+		URI:        h.URI,
+		State:      &state,
+		CreateTime: &created,
+		UpdateTime: &updated,
+	}
+	for _, e := range h.SubscribedEvents {
+		out.SubscribedEvents = append(out.SubscribedEvents, webhooks.WebhookSubscribedEvent(e))
+	}
+	if h.Name != "" {
+		name := h.Name
+		out.Name = &name
+	}
+	for _, sec := range h.Secrets {
+		t := "whsec_..." + sec.Value[len(sec.Value)-4:]
+		ss := webhooks.SigningSecret{TruncatedSecret: &t}
+		if !sec.Expire.IsZero() {
+			e := sec.Expire
+			ss.ExpireTime = &e
+		}
+		out.SigningSecrets = append(out.SigningSecrets, ss)
 	}
 	if newSecret != "" {
-		m[s.key("new_signing_secret")] = newSecret
-	}
-	return m
-}
-
-func (s *Server) truncated(h *Webhook) []map[string]any {
-	var out []map[string]any
-	for _, sec := range h.Secrets {
-		e := map[string]any{s.key("truncated_secret"): "whsec_..." + sec.Value[len(sec.Value)-4:]}
-		if !sec.Expire.IsZero() {
-			e[s.key("expire_time")] = sec.Expire.Format(time.RFC3339)
-		}
-		out = append(out, e)
+		out.NewSigningSecret = &newSecret
 	}
 	return out
 }
 
-func (s *Server) create(w http.ResponseWriter, r *http.Request, body []byte) {
-	var req struct {
-		Name             string   `json:"name"`
-		URI              string   `json:"uri"`
-		SubscribedEvents []string `json:"subscribed_events"`
+func (s *Server) create(w http.ResponseWriter, body []byte) {
+	var req webhooks.WebhookInput
+	err := decodeStrict(body, &req, false)
+	if err == nil {
+		err = checkURI(req.URI)
 	}
-	if err := json.Unmarshal(body, &req); err != nil {
-		writeError(w, http.StatusBadRequest, "Invalid JSON payload received.")
+	if err == nil {
+		err = checkEvents(req.SubscribedEvents)
+	}
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	if !strings.HasPrefix(req.URI, "https://") {
-		writeError(w, http.StatusBadRequest, "uri must be an https URL.")
-		return
+	var events []string
+	for _, e := range req.SubscribedEvents {
+		events = append(events, string(e))
 	}
-	if len(req.SubscribedEvents) == 0 {
-		writeError(w, http.StatusBadRequest, "subscribed_events must not be empty.")
-		return
+	name := ""
+	if req.Name != nil {
+		name = *req.Name
 	}
 	s.mu.Lock()
-	id := r.URL.Query().Get("webhook_id")
-	if id != "" && slices.ContainsFunc(s.webhooks, func(h *Webhook) bool { return h.ID == id }) {
-		s.mu.Unlock()
-		writeError(w, http.StatusConflict, "Webhook already exists.")
-		return
-	}
-	h := s.newWebhookLocked(req.Name, req.URI, req.SubscribedEvents)
-	if id != "" {
-		h.ID = id
-	}
-	out := s.render(h, h.Secrets[0].Value)
+	h := s.newWebhookLocked(name, req.URI, events)
+	out := render(h, h.Secrets[0].Value)
 	s.mu.Unlock()
 	writeJSON(w, out)
 }
@@ -475,8 +606,19 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 	if size <= 0 {
 		size = 50
 	}
+	q := r.URL.Query()
+	if v := q.Get("page_size"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("Invalid value at 'page_size' (%q).", v))
+			return
+		}
+		if n > 0 {
+			size = n
+		}
+	}
 	start := 0
-	if tok := r.URL.Query().Get("page_token"); tok != "" {
+	if tok := q.Get("page_token"); tok != "" {
 		n, err := strconv.Atoi(tok)
 		if err != nil || n < 0 {
 			writeError(w, http.StatusBadRequest, "Invalid page token.")
@@ -485,35 +627,103 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 		start = n
 	}
 	s.mu.Lock()
-	var page []map[string]any
+	var out webhooks.WebhookListResponse
 	end := min(start+size, len(s.webhooks))
 	for i := start; i < end; i++ {
-		page = append(page, s.render(s.webhooks[i], ""))
+		out.Webhooks = append(out.Webhooks, render(s.webhooks[i], ""))
 	}
-	out := map[string]any{"webhooks": page}
 	if end < len(s.webhooks) {
-		out[s.key("next_page_token")] = strconv.Itoa(end)
+		tok := strconv.Itoa(end)
+		out.NextPageToken = &tok
 	}
 	s.mu.Unlock()
 	writeJSON(w, out)
 }
 
+// update applies a PATCH with update_mask (comma-separated snake_case
+// paths; empty means every field present in the body).
+func (s *Server) update(w http.ResponseWriter, r *http.Request, id string, body []byte) {
+	var req webhooks.WebhookUpdate
+	if err := decodeStrict(body, &req, false); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	var paths []string
+	if m := r.URL.Query().Get("update_mask"); m != "" {
+		paths = strings.Split(m, ",")
+	} else {
+		var keys map[string]json.RawMessage
+		_ = json.Unmarshal(body, &keys)
+		for k := range keys {
+			paths = append(paths, k)
+		}
+	}
+	for _, p := range paths {
+		if !slices.Contains([]string{"name", "uri", "subscribed_events", "state"}, p) {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("Invalid update_mask path %q.", p))
+			return
+		}
+	}
+	if slices.Contains(paths, "uri") {
+		uri := ""
+		if req.URI != nil {
+			uri = *req.URI
+		}
+		if err := checkURI(uri); err != nil {
+			writeError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+	}
+	if slices.Contains(paths, "subscribed_events") {
+		if err := checkEvents(req.SubscribedEvents); err != nil {
+			writeError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+	}
+	s.withWebhook(w, id, func(h *Webhook) (any, error) {
+		for _, p := range paths {
+			switch p {
+			case "name":
+				h.Name = ""
+				if req.Name != nil {
+					h.Name = *req.Name
+				}
+			case "uri":
+				h.URI = *req.URI
+			case "subscribed_events":
+				h.SubscribedEvents = nil
+				for _, e := range req.SubscribedEvents {
+					h.SubscribedEvents = append(h.SubscribedEvents, string(e))
+				}
+			case "state":
+				if req.State == nil {
+					return nil, badRequest("state must be set.")
+				}
+				h.State = string(*req.State)
+			}
+		}
+		h.UpdateTime = s.now().UTC()
+		return render(h, ""), nil
+	})
+}
+
 func (s *Server) rotate(w http.ResponseWriter, id string, body []byte) {
-	var req struct {
-		Behavior string `json:"revocation_behavior"`
-	}
-	if err := json.Unmarshal(body, &req); err != nil {
-		writeError(w, http.StatusBadRequest, "Invalid JSON payload received.")
+	var req webhooks.RotateSigningSecretRequest
+	if err := decodeStrict(body, &req, false); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	if req.Behavior != "revoke_previous_secrets_after_h24" && req.Behavior != "revoke_previous_secrets_immediately" {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("Invalid value at 'revocation_behavior' (%q).", req.Behavior))
+	// The SDK's enum refuses unknown values while decoding; a missing one
+	// is refused here rather than given a guessed default.
+	if req.RevocationBehavior == nil {
+		writeError(w, http.StatusBadRequest, "revocation_behavior is required.")
 		return
 	}
-	s.withWebhook(w, id, func(h *Webhook) any {
+	behavior := *req.RevocationBehavior
+	s.withWebhook(w, id, func(h *Webhook) (any, error) {
 		now := s.now().UTC()
 		var kept []FakeSecret
-		if req.Behavior == "revoke_previous_secrets_after_h24" {
+		if behavior == webhooks.RevocationBehaviorRevokePreviousSecretsAfterH24 {
 			for _, old := range h.Secrets {
 				if old.Expire.IsZero() {
 					old.Expire = now.Add(24 * time.Hour)
@@ -525,6 +735,7 @@ func (s *Server) rotate(w http.ResponseWriter, id string, body []byte) {
 		}
 		sec := newSecret()
 		h.Secrets = append([]FakeSecret{{Value: sec}}, kept...)
-		return map[string]any{"secret": sec}
+		h.UpdateTime = now
+		return webhooks.WebhookRotateSigningSecretResponse{Secret: &sec}, nil
 	})
 }
