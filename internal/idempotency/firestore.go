@@ -195,7 +195,7 @@ func unavailable(op string, err error) error {
 }
 
 // newOwner returns a random id naming one claim attempt.
-func newOwner() string {
+var newOwner = func() string {
 	var b [12]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
 	return hex.EncodeToString(b[:])

@@ -81,9 +81,10 @@ type Guard struct {
 // call is one attempt at a key on this instance; waiters block on done and
 // then read out and err, which are written before done is closed.
 type call struct {
-	done chan struct{}
-	out  Outcome
-	err  error
+	done    chan struct{}
+	out     Outcome
+	err     error
+	waiting int // copies waiting on done, for tests
 }
 
 // NewGuard returns a Guard in front of store.
@@ -118,6 +119,7 @@ func (g *Guard) Begin(ctx context.Context, key string) (Outcome, *Ticket, error)
 		return Outcome{State: Duplicate, MessageID: id}, nil, nil
 	}
 	if c, ok := g.inflight[key]; ok {
+		c.waiting++
 		g.mu.Unlock()
 		select {
 		case <-c.done:
@@ -162,6 +164,16 @@ func (g *Guard) finish(key string, c *call, out Outcome, err error, published st
 	close(c.done)
 }
 
+// waiting reports how many copies of key wait on an attempt in flight.
+func (g *Guard) waiting(key string) int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if c, ok := g.inflight[key]; ok {
+		return c.waiting
+	}
+	return 0
+}
+
 // CacheLen reports how many settled keys the in-memory cache holds.
 func (g *Guard) CacheLen() int {
 	g.mu.Lock()
@@ -170,7 +182,8 @@ func (g *Guard) CacheLen() int {
 }
 
 // Ticket is held by the one caller that owns a key. Settle it exactly once
-// with Published, Release or Abandon; Published may also follow Release or
+// with Published, Release or Abandon (defer one of them: copies on this
+// instance wait for it, bounded only by their own contexts); Published may also follow Release or
 // Abandon, when a publish that was given up lands after all.
 type Ticket struct {
 	g     *Guard
