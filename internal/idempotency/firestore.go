@@ -46,6 +46,8 @@ type Firestore struct {
 	coll                          *firestore.CollectionRef
 	lease, retention, callTimeout time.Duration
 	now                           func() time.Time
+
+	beforeTakeover func() // test hook: runs between the read and the takeover write
 }
 
 // record is the stored document of one key.
@@ -133,6 +135,9 @@ func (f *Firestore) Claim(ctx context.Context, key string) (Outcome, Claim, erro
 		}
 		// The lease ran out: its holder died or gave up. Take it over only
 		// if nobody wrote the record since we read it.
+		if f.beforeTakeover != nil {
+			f.beforeTakeover()
+		}
 		wr, err = bounded(ctx, f.callTimeout, func(ctx context.Context) (*firestore.WriteResult, error) {
 			return doc.Update(ctx, []firestore.Update{
 				{Path: "state", Value: stateProcessing},

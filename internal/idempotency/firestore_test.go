@@ -330,3 +330,34 @@ func TestDocIDIsValidForAnyKey(t *testing.T) {
 		}
 	}
 }
+
+// Two instances read the same expired record; the one that writes second
+// fails its update-time precondition, reads again and finds the other's
+// live lease: never two owners.
+func TestTakeoverRaceLoserBacksOff(t *testing.T) {
+	env := newFSEnv(t)
+	if out, _, err := env.instance(t).Begin(bg, "k"); err != nil || out.State != New {
+		t.Fatalf("first claim = %+v, %v", out, err)
+	}
+	env.clk.Add(DefaultLease)
+	slow, fast := env.store(t), env.store(t)
+	var fastOut Outcome
+	slow.beforeTakeover = func() {
+		slow.beforeTakeover = nil
+		// Between slow's read and its write, fast takes the record over.
+		var err error
+		if fastOut, _, err = fast.Claim(bg, "k"); err != nil {
+			t.Errorf("fast Claim: %v", err)
+		}
+	}
+	slowOut, _, err := slow.Claim(bg, "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fastOut.State != New || slowOut.State != Busy {
+		t.Fatalf("fast %v, slow %v; want New, Busy", fastOut.State, slowOut.State)
+	}
+	if slowOut.RetryAfter != DefaultLease {
+		t.Fatalf("slow RetryAfter = %v, want the fresh lease %v", slowOut.RetryAfter, DefaultLease)
+	}
+}
