@@ -96,8 +96,10 @@ for target in minimal serve; do
   sleep 1
   kill -TERM "$p" 2>/dev/null || true
   wait "$p" 2>/dev/null || true
-  awk '/^init /{pkg=$2; ms=$5; sum[pkg]+=ms; total+=ms} END{printf "total %.2f ms\n", total; for (k in sum) printf "%.3f %s\n", sum[k], k}' \
-    "$work/init-$target.log" | sort -k1,1 -gr >"$work/init-$target.txt"
+  awk '/^init /{sum[$2]+=$5} END{for (k in sum) printf "%.3f %s\n", sum[k], k}' "$work/init-$target.log" |
+    sort -k1,1 -gr >"$work/init-$target.tmp"
+  awk '{s+=$1} END{printf "total %.2f ms\n", s}' "$work/init-$target.tmp" | cat - "$work/init-$target.tmp" >"$work/init-$target.txt"
+  rm "$work/init-$target.tmp"
 
   env -i PATH="$PATH" "${env_vars[@]}" "${cmd[@]}" >"$work/$target.log" 2>&1 &
   p=$!
