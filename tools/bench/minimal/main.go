@@ -56,6 +56,7 @@ var (
 	errTimestamp     = errors.New("webhook timestamp outside tolerance")
 	errSignature     = errors.New("no matching signature")
 	errTooLarge      = errors.New("body too large")
+	errReadBody      = errors.New("reading the body failed")
 )
 
 // pipeline is the minimal function: one key, one publisher.
@@ -96,7 +97,7 @@ func (p *pipeline) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		err = p.check(r, id, body)
 	}
 	switch {
-	case errors.Is(err, errMissingHeader):
+	case errors.Is(err, errMissingHeader), errors.Is(err, errReadBody):
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	case errors.Is(err, errTooLarge):
@@ -158,7 +159,7 @@ func (p *pipeline) check(r *http.Request, id string, body []byte) error {
 func readBody(r *http.Request) ([]byte, error) {
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxBodyBytes+1))
 	if err != nil {
-		return nil, fmt.Errorf("read body: %w", err)
+		return nil, fmt.Errorf("%w: %w", errReadBody, err)
 	}
 	if len(body) > maxBodyBytes {
 		return nil, errTooLarge
