@@ -52,6 +52,7 @@ func TestMinimalVerifiesAndPublishes(t *testing.T) {
 	good := verify.MustParseSecret(secret)
 	other := verify.MustParseSecret("whsec_" + "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=")
 	body := []byte(`{"type":"batch.succeeded"}`)
+	big := bytes.Repeat([]byte("x"), maxBodyBytes+1)
 	signed := func(s verify.Secret, id string, at time.Time) http.Header {
 		return verify.SignHeaders(s, id, at, body)
 	}
@@ -77,6 +78,9 @@ func TestMinimalVerifiesAndPublishes(t *testing.T) {
 			h.Del(verify.HeaderSignature)
 			return h
 		}(), body, http.StatusBadRequest},
+		{"body too large", hs.URL, func() http.Header {
+			return verify.SignHeaders(good, "msg_big", now, big)
+		}(), big, http.StatusRequestEntityTooLarge},
 		{"publish refused", hsMissing.URL, signed(good, "msg_unpublished", now), body, http.StatusServiceUnavailable},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
