@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# Benchmark geminihook against the Functions Framework ceiling on this
-# machine, in one run: max throughput and p99 at a fixed rate for a bare
-# handler, the full pipeline with HMAC deliveries and with JWT deliveries;
-# cold start to the first 200; peak RSS of serve under load. The Pub/Sub
-# emulator runs in its own process and its CPU is reported.
+# Benchmark geminihook on this machine, in one run, against two baselines:
+# the minimal verify-and-publish pipeline (tools/bench/minimal: one HMAC
+# check, one publisher, 200 after the ack; the honest limit) and a bare
+# Functions Framework handler (the framework's ceiling). Max throughput and
+# p99 at half the minimal's max for bare, minimal, and serve with HMAC and
+# with JWT deliveries; cold start to the first 200; peak RSS under load.
+# The Pub/Sub emulator runs in its own process and its CPU is reported.
 #
-#   tools/bench/run.sh            # full run, about two minutes
-#   tools/bench/run.sh --smoke    # a few seconds: proves it works, fails on any lost delivery
+#   tools/bench/run.sh            # full run, about four minutes
+#   tools/bench/run.sh --smoke    # a few seconds: proves it works, fails when
+#                                 # minimal or serve answers other than 200 or
+#                                 # Pub/Sub does not hold one message per 200
 #
 # Results: a Markdown table on stdout, and results.json plus every server's
 # log in $BENCH_WORK (default: a fresh temporary directory).
@@ -26,7 +30,7 @@ mkdir -p "$work/bin"
 
 echo "bench: building into $work/bin" >&2
 (cd "$root" && go build -o "$work/bin/geminihook" ./cmd/geminihook)
-(cd "$root/tools" && go build -o "$work/bin/" ./bench/bare ./bench/emulator ./bench/driver)
+(cd "$root/tools" && go build -o "$work/bin/" ./bench/bare ./bench/minimal ./bench/emulator ./bench/driver)
 
 timeout --signal=TERM --kill-after=15s 12m \
   "$work/bin/driver" --bin "$work/bin" --work "$work" "${mode[@]}"

@@ -1,0 +1,79 @@
+package main
+
+import (
+	"bytes"
+	"math"
+	"strings"
+	"testing"
+
+	"github.com/geminihook/geminihook/tools/load/loadgen"
+)
+
+func phase(throughput, p99, serverCores, loadCores float64) *Phase {
+	return &Phase{Report: &loadgen.Report{Throughput: throughput, Latency: loadgen.Latency{P99: p99}}, ServerCores: serverCores, LoadCores: loadCores}
+}
+
+// The ratios are named target/baseline and point the way the targets of
+// #18 are stated: throughput and CPU efficiency as "share of the
+// baseline's", latency, cold start and RSS as "times the baseline's".
+func TestRatiosAgainstMinimalAndBare(t *testing.T) {
+	r := &Results{
+		Max: map[string]*Phase{
+			bare:    phase(10000, 5, 0.5, 0.5),
+			minimal: phase(4000, 20, 0.2, 0.2),
+			hmac:    phase(3000, 30, 0.3, 0.1),
+			jwt:     phase(2000, 40, 0.4, 0.1),
+		},
+		AtRate: map[string]*Phase{
+			bare:    phase(2000, 4, 0, 0),
+			minimal: phase(2000, 10, 0, 0),
+			hmac:    phase(2000, 15, 0, 0),
+			jwt:     phase(1000, 50, 0, 0),
+		},
+		ColdStart: map[string]*ColdStart{
+			bare: {MedianMS: 5}, minimal: {MedianMS: 10}, hmac: {MedianMS: 12}, jwt: {MedianMS: 15},
+		},
+		PeakRSSKiB: map[string]int64{bare: 10240, minimal: 20480, hmac: 40960},
+	}
+	got := ratios(r)
+	for name, want := range map[string]float64{
+		"throughput/hmac/minimal":  0.75,
+		"throughput/jwt/minimal":   0.5,
+		"throughput/minimal/bare":  0.4,
+		"p99_at_rate/hmac/minimal": 1.5,
+		"p99_at_rate/jwt/bare":     12.5,
+		"cold_start/hmac/minimal":  1.2,
+		"cold_start/minimal/bare":  2,
+		// minimal spends 50 µs per 200, hmac 100 µs: half the efficiency.
+		"cpu_per_200/hmac/minimal": 0.5,
+		// with the load generator: 100 µs against 133.3 µs.
+		"cpu_per_200_with_load/hmac/minimal": 0.75,
+		"peak_rss/serve/minimal":             2,
+		"peak_rss/serve/bare":                4,
+	} {
+		if v, ok := got[name]; !ok || math.Abs(v-want) > 1e-9 {
+			t.Errorf("%s = %v (present %v), want %v", name, v, ok, want)
+		}
+	}
+	if _, ok := got["throughput/minimal/minimal"]; ok {
+		t.Error("minimal compared with itself")
+	}
+	r.Ratios = got
+	var out bytes.Buffer
+	printTable(&out, r)
+	if !strings.Contains(out.String(), "| max throughput | 0.75 | 0.50 | 0.30 | 0.20 | 0.40 | ≥ 0.90 |") {
+		t.Errorf("table lacks the throughput row:\n%s", out.String())
+	}
+}
+
+func TestRatiosSkipZeroBaselines(t *testing.T) {
+	zero := func() map[string]*Phase {
+		return map[string]*Phase{bare: phase(0, 0, 0, 0), minimal: phase(0, 0, 0, 0), hmac: phase(1, 1, 1, 1), jwt: phase(1, 1, 1, 1)}
+	}
+	r := &Results{Max: zero(), AtRate: zero(), ColdStart: map[string]*ColdStart{bare: {}, minimal: {}, hmac: {MedianMS: 1}, jwt: {MedianMS: 1}}, PeakRSSKiB: map[string]int64{}}
+	for name, v := range ratios(r) {
+		if math.IsInf(v, 0) || math.IsNaN(v) {
+			t.Errorf("%s = %v", name, v)
+		}
+	}
+}
