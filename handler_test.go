@@ -16,6 +16,7 @@ import (
 
 	"github.com/geminihook/geminihook/events"
 	"github.com/geminihook/geminihook/internal/dedupe"
+	"github.com/geminihook/geminihook/internal/testclock"
 	"github.com/geminihook/geminihook/verify"
 	"github.com/geminihook/geminihook/verify/verifytest"
 )
@@ -59,7 +60,7 @@ type unit struct {
 	pub    *recordingPublisher
 	secret verify.Secret
 	key    *verifytest.Key
-	clock  *fakeClock
+	clock  *testclock.Clock
 	logs   *syncBuffer
 }
 
@@ -68,7 +69,7 @@ func newUnit(t *testing.T) *unit {
 	u := &unit{
 		pub:   &recordingPublisher{},
 		key:   verifytest.MustKey("unit-key"),
-		clock: &fakeClock{t: time.Unix(1_800_000_000, 0)},
+		clock: testclock.New(time.Unix(1_800_000_000, 0)),
 		logs:  &syncBuffer{},
 	}
 	raw, err := verify.GenerateSecret()
