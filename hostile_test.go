@@ -83,8 +83,6 @@ type hreq struct {
 	chunked bool  // no Content-Length (Transfer-Encoding: chunked)
 	header  http.Header
 	wire    bool // write the request verbatim on a TCP connection
-	// secrets must appear in neither the answer nor the logs.
-	secrets []string
 }
 
 // countingReader counts the bytes read through it.
