@@ -216,6 +216,29 @@ func TestRemoteKeySetUnavailable(t *testing.T) {
 	wantFetches(t, srv, 3)
 }
 
+// TestRemoteKeySetEmptyRetryInterval sets the cold-start retry interval:
+// with nothing cached, fetches are retried at that pace, not at the default.
+func TestRemoteKeySetEmptyRetryInterval(t *testing.T) {
+	ks := keysOnce()
+	srv := verifytest.NewServer(ks.k1)
+	t.Cleanup(srv.Close)
+	clk := newClock(jwtNow)
+	remote := verify.NewRemoteKeySet(srv.URL, verify.RemoteKeySetOptions{Now: clk.Now, EmptyRetryInterval: 2 * time.Second})
+	srv.Fail(http.StatusServiceUnavailable)
+	if _, err := remote.Key(context.Background(), "k1"); !errors.Is(err, verify.ErrKeySetUnavailable) {
+		t.Fatalf("Key with JWKS down = %v", err)
+	}
+	clk.Add(time.Second)
+	_, _ = remote.Key(context.Background(), "k1")
+	wantFetches(t, srv, 1)
+	clk.Add(time.Second)
+	srv.Fail(0)
+	if _, err := remote.Key(context.Background(), "k1"); err != nil {
+		t.Fatalf("Key 2s later, JWKS back: %v", err)
+	}
+	wantFetches(t, srv, 2)
+}
+
 func TestRemoteKeySetRotation(t *testing.T) {
 	ks := keysOnce()
 	srv, remote, clk := newRemote(t, ks.k1)

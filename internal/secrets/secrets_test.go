@@ -113,7 +113,7 @@ func TestSingleVersionName(t *testing.T) {
 
 func TestCachedForTTLThenReread(t *testing.T) {
 	f := newFixture(t, 1)
-	k := f.keyring(t, secret, Options{TTL: time.Minute})
+	k := f.keyring(t, secret, Options{MaxAge: time.Minute})
 	ctx := context.Background()
 	for range 10 {
 		if _, err := k.Secrets(ctx); err != nil {
@@ -141,7 +141,7 @@ func TestCachedForTTLThenReread(t *testing.T) {
 
 func TestRefreshRateLimitedAndReportsChange(t *testing.T) {
 	f := newFixture(t, 1)
-	k := f.keyring(t, secret, Options{MinRefresh: 30 * time.Second})
+	k := f.keyring(t, secret, Options{MinRefreshInterval: 30 * time.Second})
 	ctx := context.Background()
 	if _, err := k.Secrets(ctx); err != nil {
 		t.Fatal(err)
@@ -165,7 +165,7 @@ func TestRefreshRateLimitedAndReportsChange(t *testing.T) {
 
 func TestOutageKeepsLastGoodKeys(t *testing.T) {
 	f := newFixture(t, 1)
-	k := f.keyring(t, secret, Options{TTL: time.Minute, MinRefresh: 10 * time.Second})
+	k := f.keyring(t, secret, Options{MaxAge: time.Minute, MinRefreshInterval: 10 * time.Second})
 	ctx := context.Background()
 	f.srv.Fail("", status.Error(codes.Unavailable, "down"))
 	if _, err := k.Secrets(ctx); !errors.Is(err, verify.ErrKeySetUnavailable) {
