@@ -138,7 +138,7 @@ func TestAnswerAndLogMapping(t *testing.T) {
 	batch := []byte(`{"type":"batch.succeeded","version":"v1","data":{"id":"batches/1"}}`)
 	tests := []struct {
 		name    string
-		setup   func(u *unit)
+		setup   func(t *testing.T, u *unit)
 		req     func(u *unit) *http.Request
 		status  int
 		result  string
@@ -153,7 +153,7 @@ func TestAnswerAndLogMapping(t *testing.T) {
 		{name: "quarantined", req: func(u *unit) *http.Request { return u.signed("msg_q", []byte(`{"type":"x","version":"v9"}`)) },
 			status: 200, result: "quarantined", level: "WARNING", publish: 1,
 			fields: map[string]string{"family": "quarantine", "reason": events.ReasonUnsupportedVersion, "event_type": ""}},
-		{name: "duplicate", setup: func(u *unit) {
+		{name: "duplicate", setup: func(t *testing.T, u *unit) {
 			rec := httptest.NewRecorder()
 			u.fn.ServeHTTP(rec, u.signed("msg_dup", batch))
 		}, req: func(u *unit) *http.Request { return u.signed("msg_dup", batch) },
@@ -184,16 +184,16 @@ func TestAnswerAndLogMapping(t *testing.T) {
 			u.clock.Add(time.Hour)
 			return r
 		}, status: 401, result: "rejected", reason: "timestamp_too_old", level: "WARNING"},
-		{name: "publish fails", setup: func(u *unit) { u.pub.err = errors.New("unavailable\nsecond line") },
+		{name: "publish fails", setup: func(t *testing.T, u *unit) { u.pub.err = errors.New("unavailable\nsecond line") },
 			req:    func(u *unit) *http.Request { return u.signed("msg_pf", batch) },
 			status: 503, result: "unavailable", reason: "publish_failed", level: "ERROR",
 			fields: map[string]string{"error": "publish failed: publish batch: unavailable second line", "webhook_id": "msg_pf"}},
-		{name: "held elsewhere", setup: func(u *unit) { u.srv.seen = busyStore{} },
+		{name: "held elsewhere", setup: func(t *testing.T, u *unit) { u.srv.seen = busyStore{} },
 			req:    func(u *unit) *http.Request { return u.signed("msg_busy", batch) },
 			status: 503, result: "unavailable", reason: "busy", level: "ERROR"},
-		{name: "shutting down", setup: func(u *unit) {
+		{name: "shutting down", setup: func(t *testing.T, u *unit) {
 			if err := u.fn.Shutdown(context.Background()); err != nil {
-				panic(err)
+				t.Fatal(err)
 			}
 		}, req: func(u *unit) *http.Request { return u.signed("msg_sd", batch) },
 			status: 503, result: "unavailable", reason: "shutting_down", level: "ERROR"},
@@ -203,7 +203,7 @@ func TestAnswerAndLogMapping(t *testing.T) {
 			t.Parallel()
 			u := newUnit(t)
 			if tc.setup != nil {
-				tc.setup(u)
+				tc.setup(t, u)
 			}
 			rec, line := u.send(t, tc.req(u))
 			if rec.Code != tc.status {
