@@ -149,7 +149,7 @@ func (f *function) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // handle runs the pipeline for one request and returns nil once the
 // delivery is published, recognised as a duplicate, or quarantined.
-func (s *server) handle(r *http.Request, d *delivery) (err error) {
+func (s *server) handle(r *http.Request, d *delivery) error {
 	if r.ContentLength > s.cfg.MaxBodyBytes {
 		return errTooLarge
 	}
@@ -186,11 +186,19 @@ func (s *server) handle(r *http.Request, d *delivery) (err error) {
 	case state == claimBusy:
 		return errBusy
 	}
+	published := false
+	defer func() {
+		if !published {
+			// Also on a panic, so that a retry is not left waiting on the
+			// claim. A failed release only means a retry waits for the
+			// claim to lapse.
+			_ = c.Release(ctx)
+		}
+	}()
 	if err := s.publish(ctx, body, events.Meta{ID: dv.ID, ReceivedAt: d.start, Scheme: d.scheme, Claims: dv.Claims}, d); err != nil {
-		// A failed release only means a retry waits for the claim to lapse.
-		_ = c.Release(ctx)
 		return err
 	}
+	published = true
 	d.claimFailed = c.Published(ctx, d.messageID)
 	return nil
 }
@@ -320,7 +328,7 @@ func (f *function) finish(w http.ResponseWriter, r *http.Request, d *delivery, e
 		d.result = a.Result
 	}
 	writeAnswer(w, status, a)
-	f.opts.logger.LogAttrs(r.Context(), levelFor(status, d.result), "delivery",
+	f.opts.logger.LogAttrs(r.Context(), levelFor(status, d), "delivery",
 		slog.Any("", deliveryLog{d: d, status: status, reason: reason, err: err, method: r.Method,
 			latency: f.opts.now().Sub(d.start), trace: logging.Trace(r.Header, f.project.Load())}))
 }
@@ -344,12 +352,14 @@ func writeAnswer(w http.ResponseWriter, status int, a answer) {
 	}
 }
 
-// levelFor is the severity of a delivery's log line.
-func levelFor(status int, result string) slog.Level {
+// levelFor is the severity of a delivery's log line. A published delivery
+// whose claim could not be recorded is a warning: a retry may publish it
+// again.
+func levelFor(status int, d *delivery) slog.Level {
 	switch {
 	case status >= 500:
 		return slog.LevelError
-	case status >= 400, result == resultQuarantined:
+	case status >= 400, d.result == resultQuarantined, d.claimFailed != nil:
 		return slog.LevelWarn
 	}
 	return slog.LevelInfo

@@ -52,6 +52,21 @@ func (busyStore) Claim(context.Context, string) (claimState, claim, error) {
 	return claimBusy, nil, nil
 }
 
+// unrecordedStore hands out claims whose Published fails, as a shared
+// store does when its write is lost after the publish succeeded.
+type unrecordedStore struct{}
+
+func (unrecordedStore) Claim(context.Context, string) (claimState, claim, error) {
+	return claimNew, unrecordedClaim{}, nil
+}
+
+type unrecordedClaim struct{}
+
+func (unrecordedClaim) Published(context.Context, string) error {
+	return errors.New("record claim: deadline exceeded")
+}
+func (unrecordedClaim) Release(context.Context) error { return nil }
+
 // unit is the function with its server built in memory: the real verifier
 // and dedupe cache, a recording publisher, no gRPC.
 type unit struct {
@@ -191,6 +206,10 @@ func TestAnswerAndLogMapping(t *testing.T) {
 		{name: "held elsewhere", setup: func(t *testing.T, u *unit) { u.srv.seen = busyStore{} },
 			req:    func(u *unit) *http.Request { return u.signed("msg_busy", batch) },
 			status: 503, result: "unavailable", reason: "busy", level: "ERROR"},
+		{name: "published, recording it failed", setup: func(t *testing.T, u *unit) { u.srv.seen = unrecordedStore{} },
+			req:    func(u *unit) *http.Request { return u.signed("msg_unrec", batch) },
+			status: 200, result: "published", level: "WARNING", publish: 1,
+			fields: map[string]string{"claim_error": "record claim: deadline exceeded", "webhook_id": "msg_unrec"}},
 		{name: "shutting down", setup: func(t *testing.T, u *unit) {
 			if err := u.fn.Shutdown(context.Background()); err != nil {
 				t.Fatal(err)
