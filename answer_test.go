@@ -9,6 +9,7 @@ import (
 // The hand-written answer must be byte for byte what encoding/json's
 // Encoder wrote before, for every id a delivery may carry.
 func TestAnswerJSONMatchesEncodingJSON(t *testing.T) {
+	t.Parallel()
 	ids := []string{"", "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W", `a"b\c`, "<script>&", "tab\there", "nul\x00", "é", "\u2028", "bad\xffutf8", "~!@#$%^*()_+{}|:?"}
 	for _, id := range ids {
 		for _, a := range []answer{

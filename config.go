@@ -1,7 +1,6 @@
 package geminihook
 
 import (
-	"errors"
 	"fmt"
 	"net/url"
 	"strconv"
@@ -9,13 +8,15 @@ import (
 	"time"
 
 	"github.com/geminihook/geminihook/internal/secrets"
+	"github.com/geminihook/geminihook/verify"
 )
 
-// Defaults of the environment contract (README, "Configuration").
+// Defaults of the environment contract (README, "Configuration"), taken
+// from verify where it defines them.
 const (
 	DefaultTopicPrefix        = "gemini-"
-	DefaultJWKSURL            = "https://generativelanguage.googleapis.com/.well-known/jwks.json"
-	DefaultTimestampTolerance = 5 * time.Minute
+	DefaultJWKSURL            = verify.GeminiJWKSURL
+	DefaultTimestampTolerance = verify.DefaultTolerance
 	DefaultMaxBodyBytes       = 1 << 20
 )
 
@@ -41,87 +42,138 @@ func (c config) secretIsLiteral() bool {
 // loadConfig reads the environment through getenv and reports every problem
 // at once. Error messages name variables, never a secret value.
 func loadConfig(getenv func(string) string) (config, error) {
+	e := &env{getenv: getenv}
 	c := config{
-		Project:         strings.TrimSpace(getenv("GOOGLE_CLOUD_PROJECT")),
-		Secret:          strings.TrimSpace(getenv("GEMINI_WEBHOOK_SECRET")),
-		TopicPrefix:     DefaultTopicPrefix,
-		JWKSURL:         DefaultJWKSURL,
-		Issuer:          strings.TrimSpace(getenv("GEMINI_JWT_ISSUER")),
-		DynamicWebhooks: true,
-		Tolerance:       DefaultTimestampTolerance,
-		MaxBodyBytes:    DefaultMaxBodyBytes,
+		Project:         e.str("GOOGLE_CLOUD_PROJECT"),
+		Secret:          e.str("GEMINI_WEBHOOK_SECRET"),
+		TopicPrefix:     e.topicPrefix("GEMINI_TOPIC_PREFIX", DefaultTopicPrefix),
+		JWKSURL:         e.url("GEMINI_JWKS_URL", DefaultJWKSURL),
+		Audiences:       e.list("GEMINI_JWT_AUDIENCE"),
+		Issuer:          e.str("GEMINI_JWT_ISSUER"),
+		DynamicWebhooks: e.onOff("GEMINI_DYNAMIC_WEBHOOKS", true),
+		Tolerance:       e.duration("GEMINI_TIMESTAMP_TOLERANCE", DefaultTimestampTolerance, time.Second, 24*time.Hour),
+		MaxBodyBytes:    e.int("GEMINI_MAX_BODY_BYTES", DefaultMaxBodyBytes, 1024, 32<<20),
 	}
-	var errs []error
-	bad := func(name, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: %s", name, fmt.Sprintf(format, args...)))
-	}
-
 	if c.Project == "" {
-		bad("GOOGLE_CLOUD_PROJECT", "required: the project that owns the topics")
+		e.bad("GOOGLE_CLOUD_PROJECT", "required: the project that owns the topics")
 	}
 	if c.secretIsLiteral() {
 		if _, err := secrets.ParseList(c.Secret); err != nil {
-			bad("GEMINI_WEBHOOK_SECRET", "neither a Secret Manager name (projects/P/secrets/S[/versions/V]) nor a list of whsec_ secrets: %v", err)
-		}
-	}
-	if v, ok := lookup(getenv, "GEMINI_TOPIC_PREFIX"); ok {
-		if !validTopicPrefix(v) {
-			bad("GEMINI_TOPIC_PREFIX", "%q cannot start a Pub/Sub topic name (letters first, then letters, digits, - _ . ~ + %%; at most 240 characters)", v)
-		}
-		c.TopicPrefix = v
-	}
-	if v, ok := lookup(getenv, "GEMINI_JWKS_URL"); ok {
-		if u, err := url.Parse(v); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			bad("GEMINI_JWKS_URL", "%q is not an http(s) URL", v)
-		}
-		c.JWKSURL = v
-	}
-	if v, ok := lookup(getenv, "GEMINI_JWT_AUDIENCE"); ok {
-		for _, a := range strings.Split(v, ",") {
-			if a = strings.TrimSpace(a); a != "" {
-				c.Audiences = append(c.Audiences, a)
-			}
-		}
-	}
-	if v, ok := lookup(getenv, "GEMINI_DYNAMIC_WEBHOOKS"); ok {
-		switch strings.ToLower(v) {
-		case "on", "true", "1", "yes":
-			c.DynamicWebhooks = true
-		case "off", "false", "0", "no":
-			c.DynamicWebhooks = false
-		default:
-			bad("GEMINI_DYNAMIC_WEBHOOKS", "%q is neither on nor off", v)
-		}
-	}
-	if v, ok := lookup(getenv, "GEMINI_TIMESTAMP_TOLERANCE"); ok {
-		d, err := time.ParseDuration(v)
-		if err != nil || d < time.Second || d > 24*time.Hour {
-			bad("GEMINI_TIMESTAMP_TOLERANCE", "%q is not a duration between 1s and 24h (e.g. 5m)", v)
-		} else {
-			c.Tolerance = d
-		}
-	}
-	if v, ok := lookup(getenv, "GEMINI_MAX_BODY_BYTES"); ok {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n < 1024 || n > 32<<20 {
-			bad("GEMINI_MAX_BODY_BYTES", "%q is not a byte count between 1024 and 33554432", v)
-		} else {
-			c.MaxBodyBytes = n
+			e.bad("GEMINI_WEBHOOK_SECRET", "neither a Secret Manager name (projects/P/secrets/S[/versions/V]) nor a list of whsec_ secrets: %v", err)
 		}
 	}
 	if c.Secret == "" && !c.DynamicWebhooks {
-		bad("GEMINI_WEBHOOK_SECRET", "required when GEMINI_DYNAMIC_WEBHOOKS is off: nothing could be verified")
+		e.bad("GEMINI_WEBHOOK_SECRET", "required when GEMINI_DYNAMIC_WEBHOOKS is off: nothing could be verified")
 	}
-	if len(errs) > 0 {
-		return config{}, fmt.Errorf("configuration: %w", errors.Join(errs...))
+	if err := joinErrors(e.errs); err != nil {
+		return config{}, fmt.Errorf("configuration: %w", err)
 	}
 	return c, nil
 }
 
-// lookup returns the trimmed value of name and whether it is set and non-empty.
-func lookup(getenv func(string) string, name string) (string, bool) {
-	v := strings.TrimSpace(getenv(name))
-	return v, v != ""
+// env reads variables through getenv and collects every problem it finds.
+// Each reader returns its default for an unset, empty or invalid variable.
+type env struct {
+	getenv func(string) string
+	errs   []error
+}
+
+// bad records a problem with variable name.
+func (e *env) bad(name, format string, args ...any) {
+	e.errs = append(e.errs, fmt.Errorf("%s: %s", name, fmt.Sprintf(format, args...)))
+}
+
+// str returns the trimmed value of name.
+func (e *env) str(name string) string { return strings.TrimSpace(e.getenv(name)) }
+
+// topicPrefix returns name as a topic prefix.
+func (e *env) topicPrefix(name, def string) string {
+	v := e.str(name)
+	switch {
+	case v == "":
+		return def
+	case !validTopicPrefix(v):
+		e.bad(name, "%q cannot start a Pub/Sub topic name (letters first, then letters, digits, - _ . ~ + %%; at most 240 characters)", v)
+	}
+	return v
+}
+
+// url returns name as an http(s) URL.
+func (e *env) url(name, def string) string {
+	v := e.str(name)
+	if v == "" {
+		return def
+	}
+	if u, err := url.Parse(v); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		e.bad(name, "%q is not an http(s) URL", v)
+	}
+	return v
+}
+
+// list returns the non-empty comma-separated items of name.
+func (e *env) list(name string) []string {
+	var out []string
+	for _, a := range strings.Split(e.str(name), ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// onOff returns name as a switch.
+func (e *env) onOff(name string, def bool) bool {
+	v := e.str(name)
+	switch strings.ToLower(v) {
+	case "":
+		return def
+	case "on", "true", "1", "yes":
+		return true
+	case "off", "false", "0", "no":
+		return false
+	default:
+		e.bad(name, "%q is neither on nor off", v)
+		return def
+	}
+}
+
+// duration returns name as a duration within [lo, hi].
+func (e *env) duration(name string, def, lo, hi time.Duration) time.Duration {
+	v := e.str(name)
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < lo || d > hi {
+		e.bad(name, "%q is not a duration between %s and %s (e.g. 5m)", v, fmtDuration(lo), fmtDuration(hi))
+		return def
+	}
+	return d
+}
+
+// fmtDuration writes whole hours, minutes or seconds as "24h", "5m", "1s".
+func fmtDuration(d time.Duration) string {
+	switch {
+	case d%time.Hour == 0:
+		return strconv.FormatInt(int64(d/time.Hour), 10) + "h"
+	case d%time.Minute == 0:
+		return strconv.FormatInt(int64(d/time.Minute), 10) + "m"
+	}
+	return d.String()
+}
+
+// int returns name as an integer within [lo, hi].
+func (e *env) int(name string, def, lo, hi int64) int64 {
+	v := e.str(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < lo || n > hi {
+		e.bad(name, "%q is not a byte count between %d and %d", v, lo, hi)
+		return def
+	}
+	return n
 }
 
 // validTopicPrefix reports whether p followed by "quarantine" is a valid

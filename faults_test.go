@@ -86,6 +86,7 @@ func tally(os []outcome) map[string]int {
 // message, every failure is a 503 the sender retries, and once Pub/Sub
 // recovers the retries are all published.
 func TestPublishFaultsUnderConcurrency(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessOptions{publish: publish.Options{Timeout: time.Second}})
 	key := h.secret
 	var reqs []request
@@ -177,6 +178,7 @@ func TestPublishFaultsUnderConcurrency(t *testing.T) {
 		}
 	}
 	t.Logf("after recovery: %v; %d ids, %d messages", tally(all), len(stored), len(h.ps.Messages()))
+	checkSingleLineFields(t, h.logs.String())
 }
 
 // TestSecretRotationDuringOutage adds a secret version while Secret Manager
@@ -185,6 +187,7 @@ func TestPublishFaultsUnderConcurrency(t *testing.T) {
 // and failed) rather than 401, and once Secret Manager is back they are
 // published.
 func TestSecretRotationDuringOutage(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessOptions{})
 	oldKey := h.secret
 	body := h.sample("interaction.completed", 1)
@@ -236,6 +239,7 @@ func TestSecretRotationDuringOutage(t *testing.T) {
 // Secret Manager down, a burst of deliveries is answered 503 and causes one
 // listing per retry interval, not one per delivery.
 func TestSecretManagerColdOutageUnderConcurrency(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessOptions{})
 	h.sm.Fail("", status.Error(codes.PermissionDenied, "injected outage"))
 	var reqs []request
@@ -270,6 +274,7 @@ func TestSecretManagerColdOutageUnderConcurrency(t *testing.T) {
 // lookups shares one fetch; a kid published during an outage is not
 // accepted until the set can be fetched, and is never published unverified.
 func TestJWKSFaults(t *testing.T) {
+	t.Parallel()
 	faults := []struct {
 		name  string
 		apply func(*verifytest.Server)
@@ -356,6 +361,7 @@ func TestJWKSFaults(t *testing.T) {
 // the quarantine or other topic is no less precious: when that publish
 // fails the answer is 503, and the retry lands it.
 func TestQuarantineAndOtherUnderPublishFailure(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessOptions{publish: publish.Options{Timeout: time.Second}})
 	cases := []struct {
 		id     string
@@ -388,6 +394,7 @@ func TestQuarantineAndOtherUnderPublishFailure(t *testing.T) {
 // one serves its cached keys, instead of holding the delivery for the
 // client's minute of retries.
 func TestSecretManagerSlowOrRetrying(t *testing.T) {
+	t.Parallel()
 	faults := []struct {
 		name  string
 		apply func(h *harness)
@@ -461,6 +468,7 @@ func (p *flushProbe) Flush() {
 // waits for that count) cannot let the process exit before the sender has
 // the whole answer.
 func TestAnswerFlushedWhileInFlight(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessOptions{})
 	r := h.hmacRequest("msg_flush", h.sample("batch.succeeded", 1), h.secret)
 	req := httptest.NewRequest(http.MethodPost, testURL+"/", bytes.NewReader(r.body))

@@ -36,6 +36,7 @@ func decodeAnswer(t *testing.T, r response) answer {
 // TestEveryEventTypeBothSchemes sends every catalog type through HMAC and
 // JWT and checks each lands, normalized, on its family topic.
 func TestEveryEventTypeBothSchemes(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessOptions{})
 	n := 0
 	for _, scheme := range []string{"hmac", "jwt"} {
@@ -80,6 +81,7 @@ func TestEveryEventTypeBothSchemes(t *testing.T) {
 // TestStatusContract covers every answer of the contract with its body,
 // headers and publish count.
 func TestStatusContract(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessOptions{env: map[string]string{"GEMINI_MAX_BODY_BYTES": "2048"}})
 	body := h.sample("batch.succeeded", 1)
 	valid := func(id string) request { return h.hmacRequest(id, body, h.secret) }
@@ -168,6 +170,7 @@ func TestStatusContract(t *testing.T) {
 // delivery is acknowledged unless its message was stored, then that the
 // retry after recovery publishes it.
 func TestPublishFailureNeverAnswers200(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessOptions{})
 	for _, tc := range []struct {
 		name  string
@@ -209,6 +212,7 @@ func TestPublishFailureNeverAnswers200(t *testing.T) {
 
 // TestConcurrentDuplicatesPublishOnce sends one delivery many times at once.
 func TestConcurrentDuplicatesPublishOnce(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessOptions{})
 	r := h.hmacRequest("msg_dup", h.sample("video.generated", 3), h.secret)
 	var wg sync.WaitGroup
@@ -231,6 +235,7 @@ func TestConcurrentDuplicatesPublishOnce(t *testing.T) {
 // serving is picked up on the first miss; a disabled version stops working
 // once the keys are re-read.
 func TestRotation(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessOptions{})
 	oldKey := h.secret
 	oldVersion := h.sm.Versions(testSecret)[0].GetName()
@@ -282,6 +287,7 @@ func TestRotation(t *testing.T) {
 // TestSecretManagerDown: before the first load deliveries get 503; after a
 // load, the cached keys keep serving through an outage.
 func TestSecretManagerDown(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessOptions{})
 	body := h.sample("interaction.completed", 1)
 	h.sm.Fail("", status.Error(codes.Unavailable, "injected outage"))
@@ -314,6 +320,7 @@ func TestSecretManagerDown(t *testing.T) {
 // TestCorruptChecksumRejected: a payload whose CRC32C does not match is
 // never used as a key.
 func TestCorruptChecksumRejected(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessOptions{})
 	h.sm.CorruptCRC32C(true)
 	res := h.do(h.hmacRequest("msg_crc", h.sample("batch.failed", 1), h.secret))
@@ -325,6 +332,7 @@ func TestCorruptChecksumRejected(t *testing.T) {
 // TestAudienceFromForwardedHeaders: the default audience is the URL the
 // sender used, as Cloud Run's front end reports it.
 func TestAudienceFromForwardedHeaders(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessOptions{})
 	body := h.sample("batch.succeeded", 1)
 	if res := h.do(h.jwtRequest("msg_aud_ok", body, nil)); res.status != 200 {
@@ -344,6 +352,7 @@ func TestAudienceFromForwardedHeaders(t *testing.T) {
 
 // TestConfiguredAudienceAndIssuer uses GEMINI_JWT_AUDIENCE and ISSUER.
 func TestConfiguredAudienceAndIssuer(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessOptions{env: map[string]string{
 		"GEMINI_JWT_AUDIENCE": "https://hooks.example.com/gemini, other",
 		"GEMINI_JWT_ISSUER":   "https://accounts.google.com",
@@ -364,6 +373,7 @@ func TestConfiguredAudienceAndIssuer(t *testing.T) {
 // TestSchemesSwitchedOff: dynamic webhooks off rejects JWTs; no secret
 // rejects HMAC.
 func TestSchemesSwitchedOff(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessOptions{env: map[string]string{"GEMINI_DYNAMIC_WEBHOOKS": "off"}})
 	body := h.sample("batch.succeeded", 1)
 	if res := h.do(h.jwtRequest("msg_j", body, nil)); res.status != 401 || decodeAnswer(t, res).Reason != "scheme_disabled" {
@@ -383,6 +393,7 @@ func TestSchemesSwitchedOff(t *testing.T) {
 
 // TestJWKSUnavailable: no key material at all is 503, not 401.
 func TestJWKSUnavailable(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessOptions{})
 	h.jwks.Fail(http.StatusInternalServerError)
 	res := h.do(h.jwtRequest("msg_j", h.sample("batch.succeeded", 1), nil))
@@ -393,6 +404,7 @@ func TestJWKSUnavailable(t *testing.T) {
 
 // TestLiteralSecrets: a whsec_ list in the environment, for local use.
 func TestLiteralSecrets(t *testing.T) {
+	t.Parallel()
 	a, _ := verify.GenerateSecret()
 	b, _ := verify.GenerateSecret()
 	h := newHarness(t, harnessOptions{env: map[string]string{"GEMINI_WEBHOOK_SECRET": a + " " + b}})
@@ -412,6 +424,7 @@ func TestLiteralSecrets(t *testing.T) {
 // answered 503 so nothing is lost until the configuration is fixed, and
 // the log names every problem at once.
 func TestBadConfigurationIs503(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessOptions{env: map[string]string{
 		"GOOGLE_CLOUD_PROJECT":       "",
 		"GEMINI_TIMESTAMP_TOLERANCE": "forever",
@@ -427,6 +440,7 @@ func TestBadConfigurationIs503(t *testing.T) {
 			t.Errorf("log does not name %s: %s", v, logs)
 		}
 	}
+	checkSingleLineFields(t, logs) // three problems, one line
 	// Fixing the environment needs no restart of the instance's handler.
 	h.env["GOOGLE_CLOUD_PROJECT"] = testProject
 	delete(h.env, "GEMINI_TIMESTAMP_TOLERANCE")
@@ -438,6 +452,7 @@ func TestBadConfigurationIs503(t *testing.T) {
 
 // TestLogsOneLinePerDeliveryWithoutSecrets reads the log lines.
 func TestLogsOneLinePerDeliveryWithoutSecrets(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessOptions{})
 	body := h.sample("batch.failed", 1)
 	ok := h.hmacRequest("msg_log_ok", body, h.secret)
@@ -501,6 +516,7 @@ func str(v any) string {
 // TestShutdownDrains: deliveries in flight finish and are published;
 // deliveries after Shutdown get 503.
 func TestShutdownDrains(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessOptions{})
 	h.publish.set(nil, 300*time.Millisecond)
 	body := h.sample("batch.succeeded", 1)

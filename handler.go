@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/geminihook/geminihook/events"
-	"github.com/geminihook/geminihook/internal/dedupe"
 	"github.com/geminihook/geminihook/internal/logging"
 	"github.com/geminihook/geminihook/verify"
 )
@@ -37,58 +36,93 @@ var (
 	errReadBody    = errors.New("reading the body failed")
 	errUnavailable = errors.New("function not ready")
 	errPublish     = errors.New("publish failed")
+	errBusy        = errors.New("delivery in progress elsewhere")
 )
 
-// statusFor is the one place that maps an error to an HTTP status and the
-// stable reason code used in answers, logs and the rejection metric.
+// handlerStatus maps the handler's own errors to a status and the stable
+// reason code used in answers, logs and the rejection metric.
+var handlerStatus = []struct {
+	err    error
+	status int
+	reason string
+}{
+	{errMethod, http.StatusMethodNotAllowed, "method_not_allowed"},
+	{errTooLarge, http.StatusRequestEntityTooLarge, "body_too_large"},
+	{errReadBody, http.StatusBadRequest, "body_unreadable"},
+	{errPublish, http.StatusServiceUnavailable, "publish_failed"},
+	{errBusy, http.StatusServiceUnavailable, "busy"},
+	{errShuttingDown, http.StatusServiceUnavailable, "shutting_down"},
+	{errUnavailable, http.StatusServiceUnavailable, "not_ready"},
+}
+
+// statusFor is the one place that maps an error to an HTTP status and its
+// reason code: the handler's own errors from handlerStatus, verify's
+// through verify.HTTPStatus and verify.Reason (their one table), and an
+// ended context as a 503 so the sender retries.
 func statusFor(err error) (status int, reason string) {
-	switch {
-	case errors.Is(err, errMethod):
-		return http.StatusMethodNotAllowed, "method_not_allowed"
-	case errors.Is(err, errTooLarge):
-		return http.StatusRequestEntityTooLarge, "body_too_large"
-	case errors.Is(err, errReadBody):
-		return http.StatusBadRequest, "body_unreadable"
-	case errors.Is(err, verify.ErrMissingHeader):
-		return http.StatusBadRequest, "missing_header"
-	case errors.Is(err, verify.ErrMalformedHeader):
-		return http.StatusBadRequest, "malformed_header"
-	case errors.Is(err, verify.ErrTimestampTooOld):
-		return http.StatusUnauthorized, "timestamp_too_old"
-	case errors.Is(err, verify.ErrTimestampTooNew):
-		return http.StatusUnauthorized, "timestamp_too_new"
-	case errors.Is(err, verify.ErrNoMatchingSignature):
-		return http.StatusUnauthorized, "no_matching_signature"
-	case errors.Is(err, verify.ErrInvalidToken):
-		return http.StatusUnauthorized, "invalid_token"
-	case errors.Is(err, verify.ErrSchemeDisabled):
-		return http.StatusUnauthorized, "scheme_disabled"
-	case errors.Is(err, verify.ErrKeySetUnavailable):
-		return http.StatusServiceUnavailable, "key_set_unavailable"
-	case errors.Is(err, errPublish):
-		return http.StatusServiceUnavailable, "publish_failed"
-	case errors.Is(err, errShuttingDown):
-		return http.StatusServiceUnavailable, "shutting_down"
-	case errors.Is(err, errUnavailable):
-		return http.StatusServiceUnavailable, "not_ready"
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return http.StatusServiceUnavailable, "deadline"
-	default:
-		return http.StatusInternalServerError, "internal"
+	for _, s := range handlerStatus {
+		if errors.Is(err, s.err) {
+			return s.status, s.reason
+		}
 	}
+	if r := verify.Reason(err); r != "internal" {
+		return verify.HTTPStatus(err), r
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return http.StatusServiceUnavailable, "deadline"
+	}
+	return http.StatusInternalServerError, "internal"
+}
+
+// publisher puts a message on its family's topic. It returns Pub/Sub's
+// message id once the server has the message, and an error otherwise.
+type publisher interface {
+	Publish(ctx context.Context, family events.Family, msg events.Message) (messageID string, err error)
+}
+
+// claimState is what an idempotency store found for a delivery's key.
+type claimState int
+
+const (
+	// claimNew: nobody published the key; the caller holds the claim and
+	// must end it with Published or Release.
+	claimNew claimState = iota
+	// claimDuplicate: the key was published; answer 200, publish nothing.
+	claimDuplicate
+	// claimBusy: another attempt holds the key now; answer 503 so the
+	// sender retries later.
+	claimBusy
+)
+
+// idempotency remembers which deliveries were published, so one sent twice
+// is published once.
+type idempotency interface {
+	// Claim claims key. With claimNew the claim is non-nil and must be
+	// ended exactly once; otherwise it is nil.
+	Claim(ctx context.Context, key string) (claimState, claim, error)
+}
+
+// claim is the hold of one attempt on a new key.
+type claim interface {
+	// Published records that the delivery is on Pub/Sub as messageID: a
+	// later Claim of the key finds claimDuplicate.
+	Published(ctx context.Context, messageID string) error
+	// Release gives the key up unpublished, so a retry is handled afresh.
+	Release(ctx context.Context) error
 }
 
 // delivery collects what one request's log line and answer report.
 type delivery struct {
-	start     time.Time
-	webhookID string
-	scheme    string
-	eventType string
-	family    events.Family
-	messageID string
-	bodyBytes int
-	result    string
-	err       error
+	start       time.Time
+	webhookID   string
+	scheme      string
+	eventType   string
+	family      events.Family
+	messageID   string
+	bodyBytes   int
+	result      string
+	quarantine  string // the quarantine reason, when quarantined
+	claimFailed error  // recording a published delivery failed; it is on Pub/Sub all the same
 }
 
 // ServeHTTP handles one delivery.
@@ -106,8 +140,8 @@ func (f *function) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s, err := f.server(r.Context())
 	if err != nil {
-		f.opts.logger.Error("function not ready", "error", err.Error())
-		f.finish(w, r, d, errors.Join(errUnavailable, err))
+		f.opts.logger.Error("function not ready", "error", logText(err))
+		f.finish(w, r, d, fmt.Errorf("%w: %w", errUnavailable, err))
 		return
 	}
 	f.finish(w, r, d, s.handle(r, d))
@@ -120,15 +154,11 @@ func (s *server) handle(r *http.Request, d *delivery) error {
 		return errTooLarge
 	}
 	// Refuse what cannot be verified before reading the body.
-	if r.Header.Get(verify.HeaderSignature) == "" {
-		return verify.ErrMissingHeader
+	scheme, err := verify.CheckHeaders(r.Header)
+	if err != nil {
+		return err
 	}
-	if repeatedWebhookHeader(r.Header) {
-		return errRepeatedHeader
-	}
-	if scheme, err := verify.Classify(r.Header.Get(verify.HeaderSignature)); err == nil {
-		d.scheme = string(scheme)
-	}
+	d.scheme = string(scheme)
 	body, err := readBody(r, s.cfg.MaxBodyBytes)
 	if err != nil {
 		return err
@@ -146,61 +176,48 @@ func (s *server) handle(r *http.Request, d *delivery) error {
 	// hangs up, so a publish that lands is remembered and its retry is
 	// answered as a duplicate.
 	ctx = context.WithoutCancel(ctx)
-	state, ticket, err := s.seen.Begin(ctx, dv.ID)
-	if err != nil {
-		return err
-	}
-	if state == dedupe.Duplicate {
+	state, c, err := s.seen.Claim(ctx, dv.ID)
+	switch {
+	case err != nil:
+		return fmt.Errorf("claim delivery: %w", err)
+	case state == claimDuplicate:
 		d.result = resultDuplicate
 		return nil
+	case state == claimBusy:
+		return errBusy
 	}
 	published := false
-	defer func() { ticket.Done(published) }()
-
-	meta := events.Meta{ID: dv.ID, ReceivedAt: d.start, Scheme: string(dv.Scheme), Claims: dv.Claims}
-	family, msg, perr := message(body, meta)
-	if perr != nil {
-		d.err = perr // logged as the quarantine reason
-	}
-	d.family = family
-	if family != events.FamilyQuarantine {
-		d.eventType = msg.Attributes["event_type"]
-	}
-	d.messageID, err = s.publisher.Publish(ctx, family, msg)
-	if err != nil {
-		return errors.Join(errPublish, err)
+	defer func() {
+		if !published {
+			// Also on a panic, so that a retry is not left waiting on the
+			// claim. A failed release only means a retry waits for the
+			// claim to lapse.
+			_ = c.Release(ctx)
+		}
+	}()
+	if err := s.publish(ctx, body, events.Meta{ID: dv.ID, ReceivedAt: d.start, Scheme: d.scheme, Claims: dv.Claims}, d); err != nil {
+		return err
 	}
 	published = true
-	d.result = resultPublished
-	if family == events.FamilyQuarantine {
-		d.result = resultQuarantined
-	}
+	d.claimFailed = c.Published(ctx, d.messageID)
 	return nil
 }
 
-// message normalizes body into the message for its family topic, or into a
-// quarantine message when the body cannot be understood; the error says why.
-func message(body []byte, meta events.Meta) (events.Family, events.Message, error) {
-	ev, err := events.Parse(body, meta)
-	if err == nil {
-		var msg events.Message
-		if msg, err = events.NewMessage(ev); err == nil {
-			return ev.Family, msg, nil
-		}
+// publish normalizes body and publishes the message to its family topic.
+func (s *server) publish(ctx context.Context, body []byte, meta events.Meta, d *delivery) error {
+	n := events.Normalize(body, meta)
+	// The event_type attribute, not Event.Type: the attribute is the type
+	// as subscription filters see it, bounded and valid UTF-8.
+	d.family, d.eventType, d.quarantine = n.Family, n.Message.Attributes[events.AttrEventType], n.Reason
+	id, err := s.publisher.Publish(ctx, n.Family, n.Message)
+	if err != nil {
+		return fmt.Errorf("%w: %w", errPublish, err)
 	}
-	return events.FamilyQuarantine, events.NewQuarantineMessage(body, meta, err), err
-}
-
-// errRepeatedHeader answers a delivery carrying a webhook header twice.
-var errRepeatedHeader = fmt.Errorf("%w: a webhook header is repeated", verify.ErrMalformedHeader)
-
-// repeatedWebhookHeader reports whether webhook-id, webhook-timestamp or
-// webhook-signature occurs more than once. Each is a single value (several
-// signatures share one webhook-signature, space-separated); verify reads
-// the first, so a second one would be silently ignored: refuse the
-// ambiguity instead.
-func repeatedWebhookHeader(h http.Header) bool {
-	return len(h["Webhook-Id"]) > 1 || len(h["Webhook-Timestamp"]) > 1 || len(h["Webhook-Signature"]) > 1
+	d.messageID, d.result = id, resultPublished
+	if n.Quarantined() {
+		d.result = resultQuarantined
+	}
+	return nil
 }
 
 // exactReadMax is the largest announced Content-Length read into a buffer
@@ -217,13 +234,13 @@ func readBody(r *http.Request, limit int64) ([]byte, error) {
 	if n := r.ContentLength; n >= 0 && n <= limit && n <= exactReadMax {
 		buf := make([]byte, n)
 		if _, err := io.ReadFull(r.Body, buf); err != nil {
-			return nil, errors.Join(errReadBody, err)
+			return nil, fmt.Errorf("%w: %w", errReadBody, err)
 		}
 		return buf, nil
 	}
 	buf, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
 	if err != nil {
-		return nil, errors.Join(errReadBody, err)
+		return nil, fmt.Errorf("%w: %w", errReadBody, err)
 	}
 	if int64(len(buf)) > limit {
 		return nil, errTooLarge
@@ -300,7 +317,7 @@ func appendJSONString(b []byte, s string) []byte {
 // finish writes the answer for err (nil: success) and the delivery's log line.
 func (f *function) finish(w http.ResponseWriter, r *http.Request, d *delivery, err error) {
 	status, reason := http.StatusOK, ""
-	a := answer{Result: d.result}
+	a := answer{Result: d.result, ID: d.webhookID, Family: string(d.family)}
 	if err != nil {
 		status, reason = statusFor(err)
 		a = answer{Result: resultRejected, Reason: reason}
@@ -309,84 +326,99 @@ func (f *function) finish(w http.ResponseWriter, r *http.Request, d *delivery, e
 			w.Header().Set("Retry-After", retryAfter)
 		}
 		d.result = a.Result
-	} else {
-		a.ID, a.Family = d.webhookID, string(d.family)
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
+	writeAnswer(w, status, a)
+	f.opts.logger.LogAttrs(r.Context(), levelFor(status, d), "delivery",
+		slog.Any("", deliveryLog{d: d, status: status, reason: reason, err: err, method: r.Method,
+			latency: f.opts.now().Sub(d.start), trace: logging.Trace(r.Header, f.project.Load())}))
+}
+
+// writeAnswer writes a as the response with status, and puts it on the
+// wire now: once this delivery stops counting as in flight, Shutdown may
+// return and the process exit before net/http would flush it after
+// ServeHTTP returns.
+func writeAnswer(w http.ResponseWriter, status int, a answer) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
 	var buf [256]byte
 	body := a.appendJSON(buf[:0])
-	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	h.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
-	// Put the whole answer on the wire now. Once this delivery stops
-	// counting as in flight, Shutdown may return and the process exit
-	// before net/http would flush it after ServeHTTP returns.
 	if fl, ok := w.(http.Flusher); ok {
 		fl.Flush()
 	}
+}
 
-	level := slog.LevelInfo
+// levelFor is the severity of a delivery's log line. A published delivery
+// whose claim could not be recorded is a warning: a retry may publish it
+// again.
+func levelFor(status int, d *delivery) slog.Level {
 	switch {
 	case status >= 500:
-		level = slog.LevelError
-	case status >= 400, d.result == resultQuarantined:
-		level = slog.LevelWarn
+		return slog.LevelError
+	case status >= 400, d.result == resultQuarantined, d.claimFailed != nil:
+		return slog.LevelWarn
 	}
+	return slog.LevelInfo
+}
+
+// deliveryLog is the log line of one delivery. As a slog.LogValuer under an
+// empty key its fields are inlined at the line's top level, where the
+// log-based metrics extract them.
+type deliveryLog struct {
+	d       *delivery
+	status  int
+	reason  string // the rejection reason; "" when answered 200
+	err     error
+	method  string
+	latency time.Duration
+	trace   string
+}
+
+// LogValue implements slog.LogValuer.
+func (l deliveryLog) LogValue() slog.Value {
+	d := l.d
 	attrs := make([]slog.Attr, 0, 14)
-	attrs = append(attrs,
-		slog.String("result", d.result),
-		slog.Int("status", status),
-		slog.Float64("latency_ms", float64(f.opts.now().Sub(d.start).Microseconds())/1000),
-	)
-	if reason != "" {
-		attrs = append(attrs, slog.String("reason", reason))
+	add := func(key, v string) {
+		if v != "" {
+			attrs = append(attrs, slog.String(key, v))
+		}
 	}
-	if d.webhookID != "" {
-		attrs = append(attrs, slog.String("webhook_id", d.webhookID))
-	}
-	if d.scheme != "" {
-		attrs = append(attrs, slog.String("scheme", d.scheme))
-	}
-	if d.eventType != "" {
-		attrs = append(attrs, slog.String("event_type", d.eventType))
-	}
-	if d.family != "" {
-		attrs = append(attrs, slog.String("family", string(d.family)))
-	}
-	if d.messageID != "" {
-		attrs = append(attrs, slog.String("message_id", d.messageID))
-	}
+	add("result", d.result)
+	attrs = append(attrs, slog.Int("status", l.status),
+		slog.Float64("latency_ms", float64(l.latency.Microseconds())/1000))
+	// reason: why it was refused, or the quarantine code the quarantine
+	// metric is labelled by (the message's quarantine_reason attribute).
+	add("reason", l.reason+d.quarantine)
+	add("webhook_id", d.webhookID)
+	add("scheme", d.scheme)
+	add("event_type", d.eventType)
+	add("family", string(d.family))
+	add("message_id", d.messageID)
 	if d.bodyBytes > 0 {
 		attrs = append(attrs, slog.Int("body_bytes", d.bodyBytes))
 	}
-	if d.result == resultQuarantined {
-		// The stable code the quarantine metric is labelled by.
-		attrs = append(attrs, slog.String("reason", quarantineReason(d.err)))
-	}
-	if err != nil && status >= 500 {
-		attrs = append(attrs, slog.String("error", err.Error()))
-	}
-	if status == http.StatusUnauthorized {
+	switch {
+	case l.err != nil && l.status >= 500:
+		add("error", logText(l.err))
+	case l.status == http.StatusUnauthorized:
 		// verify's errors name the check that failed, never key material.
-		attrs = append(attrs, slog.String("detail", err.Error()))
+		add("detail", logText(l.err))
+	case l.status == http.StatusMethodNotAllowed:
+		add("method", l.method)
 	}
-	if status == http.StatusMethodNotAllowed {
-		attrs = append(attrs, slog.String("method", r.Method))
+	if d.claimFailed != nil {
+		add("claim_error", logText(d.claimFailed))
 	}
-	if t := logging.Trace(r.Header, f.project.Load()); t != "" {
-		attrs = append(attrs, slog.String(logging.TraceKey, t))
-	}
-	f.opts.logger.LogAttrs(r.Context(), level, "delivery", attrs...)
+	add(logging.TraceKey, l.trace)
+	return slog.GroupValue(attrs...)
 }
 
-// quarantineReason is the stable code of why a body was quarantined, one
-// of the events.Reason constants.
-func quarantineReason(err error) string {
-	var me *events.MalformedError
-	if errors.As(err, &me) {
-		return me.Reason
-	}
-	return "unparseable"
+// logText is err's message on one line, so one log field never spans
+// several: a client library's message may hold line breaks.
+func logText(err error) string {
+	return strings.Join(strings.Fields(err.Error()), " ")
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/geminihook/geminihook/internal/samples"
 	"github.com/geminihook/geminihook/internal/secrets"
 	"github.com/geminihook/geminihook/internal/smtest"
+	"github.com/geminihook/geminihook/internal/testclock"
 	"github.com/geminihook/geminihook/verify"
 	"github.com/geminihook/geminihook/verify/verifytest"
 )
@@ -34,19 +35,6 @@ const (
 	// carry its host and X-Forwarded-Proto: https.
 	testURL = "https://geminihook-abc123-uc.a.run.app"
 )
-
-// fakeClock is a settable clock shared by the function and the tests.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // syncBuffer is a goroutine-safe log sink.
 type syncBuffer struct {
@@ -97,7 +85,7 @@ func (f *fault) React(any) (bool, any, error) {
 // Manager and JWKS servers, with the real clients.
 type harness struct {
 	t       testing.TB
-	clock   *fakeClock
+	clock   *testclock.Clock
 	ps      *pstest.Server
 	publish *fault
 	sm      *smtest.Server
@@ -120,7 +108,7 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 	t.Helper()
 	h := &harness{
 		t:       t,
-		clock:   &fakeClock{t: time.Unix(1_800_000_000, 0)},
+		clock:   testclock.New(time.Unix(1_800_000_000, 0)),
 		publish: &fault{},
 		logs:    &syncBuffer{},
 	}

@@ -53,6 +53,7 @@ func (l *leakCheck) check(h *harness) {
 // failing in turn, and searches every log line and answer for the secrets,
 // signatures, tokens and bodies involved.
 func TestLogsHoldNoSecrets(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessOptions{noSecret: true, publish: publish.Options{Timeout: time.Second}})
 	l := &leakCheck{t: t}
 	raw := h.addKnownSecret()
@@ -136,6 +137,7 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 // not parse makes the function unready (503), and neither the log nor the
 // answer quotes it.
 func TestMisconfiguredSecretNotLogged(t *testing.T) {
+	t.Parallel()
 	for _, v := range []string{
 		"whsec_c2VjcmV0LXRoYXQtaXMtbm90LXZhbGlk!!",
 		"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw whsec_%%%private%%%",

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -79,8 +80,8 @@ func (s *stringValue) Store(v string) { s.v.Store(v) }
 type server struct {
 	cfg       config
 	verifier  *verify.Verifier
-	publisher *publish.Publisher
-	seen      *dedupe.Cache
+	publisher publisher
+	seen      idempotency
 	secrets   *secrets.Keyring // nil unless keys come from Secret Manager
 	closers   []func() error
 }
@@ -180,15 +181,42 @@ func buildServer(ctx context.Context, cfg config, opts buildOptions) (_ *server,
 		return nil, fmt.Errorf("verifier: %w", err)
 	}
 
-	s.publisher, err = publish.New(ctx, cfg.Project, cfg.TopicPrefix, opts.publish, opts.pubsubOptions...)
+	p, err := publish.New(ctx, cfg.Project, cfg.TopicPrefix, opts.publish, opts.pubsubOptions...)
 	if err != nil {
 		return nil, err
 	}
-	s.closers = append(s.closers, s.publisher.Close)
+	s.publisher = p
+	s.closers = append(s.closers, p.Close)
 
-	s.seen = dedupe.New(dedupe.Options{TTL: max(2*cfg.Tolerance, 10*time.Minute), Now: opts.now})
+	s.seen = memoryIdempotency{dedupe.New(dedupe.Options{TTL: max(2*cfg.Tolerance, 10*time.Minute), Now: opts.now})}
 	return s, nil
 }
+
+// memoryIdempotency is the per-instance idempotency store: a dedupe.Cache.
+// It never answers claimBusy: a second attempt at a key in flight waits
+// for the first.
+type memoryIdempotency struct{ c *dedupe.Cache }
+
+// Claim implements idempotency.
+func (m memoryIdempotency) Claim(ctx context.Context, key string) (claimState, claim, error) {
+	state, t, err := m.c.Begin(ctx, key)
+	switch {
+	case err != nil:
+		return 0, nil, fmt.Errorf("dedupe begin: %w", err)
+	case state == dedupe.Duplicate:
+		return claimDuplicate, nil, nil
+	}
+	return claimNew, memoryClaim{t}, nil
+}
+
+// memoryClaim is a claim on a dedupe.Cache ticket.
+type memoryClaim struct{ t *dedupe.Ticket }
+
+// Published implements claim.
+func (c memoryClaim) Published(context.Context, string) error { c.t.Done(true); return nil }
+
+// Release implements claim.
+func (c memoryClaim) Release(context.Context) error { c.t.Done(false); return nil }
 
 // secretCallTimeout bounds one Secret Manager call, retries included. The
 // client's defaults (a minute, retrying UNAVAILABLE on AccessSecretVersion)
@@ -210,7 +238,7 @@ func (s *server) close() error {
 		errs = append(errs, s.closers[i]())
 	}
 	s.closers = nil
-	return errors.Join(errs...)
+	return joinErrors(errs)
 }
 
 // enter registers a delivery in flight; it fails once Shutdown has begun.
@@ -255,4 +283,37 @@ func (f *function) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	return s.close()
+}
+
+// errorList is several errors as one: Error joins their messages with "; "
+// on one line (errors.Join would use line breaks, which split a log field),
+// and errors.Is and errors.As see each of them.
+type errorList []error
+
+func (l errorList) Error() string {
+	msgs := make([]string, len(l))
+	for i, err := range l {
+		msgs[i] = err.Error()
+	}
+	return strings.Join(msgs, "; ")
+}
+
+func (l errorList) Unwrap() []error { return l }
+
+// joinErrors returns nil when errs holds no error, the error itself when it
+// holds one, and an errorList of the non-nil errors otherwise.
+func joinErrors(errs []error) error {
+	var l errorList
+	for _, err := range errs {
+		if err != nil {
+			l = append(l, err)
+		}
+	}
+	switch len(l) {
+	case 0:
+		return nil
+	case 1:
+		return l[0]
+	}
+	return l
 }

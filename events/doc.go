@@ -10,13 +10,12 @@
 // Producer side (the webhook receiver), after the signature was verified:
 //
 //	meta := events.Meta{ID: webhookID, ReceivedAt: now, Scheme: events.SchemeHMAC}
-//	e, err := events.Parse(body, meta)
-//	if errors.Is(err, events.ErrMalformed) {
-//		q := events.NewQuarantineMessage(body, meta, err)
-//		// publish q to events.Topic(prefix, events.FamilyQuarantine)
-//	}
-//	msg, err := events.NewMessage(e)
-//	// publish msg to events.Topic(prefix, e.Family)
+//	n := events.Normalize(body, meta)
+//	// publish n.Message to events.Topic(prefix, n.Family); when
+//	// n.Quarantined(), n.Reason says why (the quarantine_reason attribute)
+//
+// [Parse], [NewMessage] and [NewQuarantineMessage] are the steps Normalize
+// runs, for callers that need one of them alone.
 //
 // Consumer side (any downstream Go service):
 //

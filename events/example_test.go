@@ -9,24 +9,19 @@ import (
 	"github.com/geminihook/geminihook/events"
 )
 
-// The receiver's side: normalize a verified body and build the message for
-// its family topic, or a quarantine message when the body is malformed.
+// The receiver's side: normalize a verified body into the message for its
+// family topic, or a quarantine message when the body is malformed.
 func Example() {
 	body := []byte(`{"type":"batch.succeeded","version":"v1","timestamp":"2026-01-22T12:00:00Z",
 		"data":{"id":"batches/123456","output_file_uri":"gs://my-bucket/results.jsonl"}}`)
 	meta := events.Meta{ID: "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W", ReceivedAt: time.Date(2026, 1, 22, 12, 0, 3, 0, time.UTC), Scheme: events.SchemeHMAC}
 
-	e, err := events.Parse(body, meta)
-	if errors.Is(err, events.ErrMalformed) {
-		q := events.NewQuarantineMessage(body, meta, err)
-		fmt.Println("quarantine:", q.Attributes[events.AttrQuarantineReason])
+	n := events.Normalize(body, meta)
+	if n.Quarantined() {
+		fmt.Println("quarantine:", n.Reason)
 		return
 	}
-	msg, err := events.NewMessage(e)
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
+	e, msg := n.Event, n.Message
 	fmt.Println("topic:", events.Topic("gemini-", e.Family))
 	fmt.Println(e.Outcome, e.ResourceID, e.OutputURI)
 	for _, k := range []string{"event_type", "outcome", "resource", "ce-type", "ce-time"} {
@@ -44,6 +39,20 @@ func Example() {
 
 // A downstream service decodes what its subscription received (with
 // cloud.google.com/go/pubsub/v2: events.Message{Data: m.Data, Attributes: m.Attributes}).
+// An authentic body that cannot be understood still yields a message: the
+// body verbatim, for the quarantine topic, with the reason as an attribute.
+func ExampleNormalize() {
+	meta := events.Meta{ID: "msg_q1", ReceivedAt: time.Date(2026, 1, 22, 12, 0, 3, 0, time.UTC), Scheme: events.SchemeHMAC}
+	n := events.Normalize([]byte(`{"type":"batch.succeeded","version":"v9"}`), meta)
+	fmt.Println("topic:", events.Topic("gemini-", n.Family))
+	fmt.Println("reason:", n.Reason, n.Message.Attributes[events.AttrQuarantineReason])
+	fmt.Println("malformed:", errors.Is(n.Err, events.ErrMalformed))
+	// Output:
+	// topic: gemini-quarantine
+	// reason: unsupported_version unsupported_version
+	// malformed: true
+}
+
 func ExampleDecode() {
 	received := events.Message{
 		Data: []byte(`{"schema_version":"1","id":"msg_1","type":"batch.failed","family":"batch","outcome":"failed",` +

@@ -123,15 +123,69 @@ func NewMessage(e Event) (Message, error) {
 	return Message{Data: data, Attributes: a}, nil
 }
 
+// ReasonUnclassified is the quarantine reason of an error that carries no
+// [MalformedError]: a body Parse accepted but NewMessage could not encode.
+const ReasonUnclassified = "unclassified"
+
+// QuarantineReason is the stable code of why a body was quarantined: the
+// Reason of a *MalformedError in err's chain, else [ReasonUnclassified]. It
+// is the quarantine_reason attribute of the message [NewQuarantineMessage]
+// builds from err, so a log line or metric that uses it agrees with the
+// message.
+func QuarantineReason(err error) string {
+	if me, ok := errors.AsType[*MalformedError](err); ok && me.Reason != "" {
+		return me.Reason
+	}
+	return ReasonUnclassified
+}
+
+// Normalized is what [Normalize] makes of one authentic delivery.
+type Normalized struct {
+	// Family is the topic family Message belongs on: the event's family, or
+	// FamilyQuarantine when the body could not be understood.
+	Family Family
+	// Event is the normalized event; the zero Event when quarantined.
+	Event Event
+	// Message is the Pub/Sub message to publish to Family's topic.
+	Message Message
+	// Reason is, when quarantined, the stable quarantine code (see
+	// [QuarantineReason]), equal to Message's quarantine_reason attribute;
+	// "" otherwise.
+	Reason string
+	// Err is, when quarantined, why: an [ErrMalformed] from Parse or an
+	// error of NewMessage. It is nil otherwise.
+	Err error
+}
+
+// Quarantined reports whether the delivery goes to the quarantine topic.
+func (n Normalized) Quarantined() bool { return n.Family == FamilyQuarantine }
+
+// Normalize turns an authentic delivery into the one message to publish:
+// it runs [Parse] and [NewMessage], and when either fails it builds the
+// quarantine message of body instead, so every delivery yields a message.
+// It is the producer's whole recipe in one call.
+func Normalize(body []byte, meta Meta) Normalized {
+	e, err := Parse(body, meta)
+	if err == nil {
+		var msg Message
+		if msg, err = NewMessage(e); err == nil {
+			return Normalized{Family: e.Family, Event: e, Message: msg}
+		}
+	}
+	q := NewQuarantineMessage(body, meta, err)
+	return Normalized{
+		Family:  FamilyQuarantine,
+		Message: q,
+		Reason:  q.Attributes[AttrQuarantineReason],
+		Err:     err,
+	}
+}
+
 // NewQuarantineMessage builds the quarantine-topic message of an authentic
 // delivery whose body could not be understood: Data is body verbatim, and
-// the attributes carry m and the reason (the Reason of a *MalformedError in
-// reason's chain, else "unclassified"). It never fails.
+// the attributes carry m and [QuarantineReason] of reason. It never fails.
 func NewQuarantineMessage(body []byte, m Meta, reason error) Message {
-	r := "unclassified"
-	if me, ok := errors.AsType[*MalformedError](reason); ok && me.Reason != "" {
-		r = me.Reason
-	}
+	r := QuarantineReason(reason)
 	a := make(map[string]string, 12)
 	setAttr(a, AttrWebhookID, m.ID)
 	setAttr(a, AttrSignatureScheme, m.Scheme)

@@ -109,3 +109,37 @@ func TestHTTPStatusAndReason(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckHeaders covers the rules a receiver applies before reading the
+// body; Verify applies the same ones (TestHMACMutations).
+func TestCheckHeaders(t *testing.T) {
+	const jws = "eyJhbGciOiJSUzI1NiJ9.eyJhIjoxfQ.c2ln"
+	tests := []struct {
+		name    string
+		header  http.Header
+		want    verify.Scheme
+		wantErr error
+	}{
+		{"hmac", http.Header{"Webhook-Signature": {kaSig}, "Webhook-Id": {kaID}}, verify.SchemeHMAC, nil},
+		{"jwt", http.Header{"Webhook-Signature": {jws}}, verify.SchemeJWT, nil},
+		{"lowercase keys", http.Header{"webhook-signature": {kaSig}, "webhook-id": {kaID}}, verify.SchemeHMAC, nil},
+		{"id and timestamp absent", http.Header{"Webhook-Signature": {kaSig}}, verify.SchemeHMAC, nil},
+		{"signature absent", http.Header{"Webhook-Id": {kaID}}, "", verify.ErrMissingHeader},
+		{"signature empty", http.Header{"Webhook-Signature": {""}}, "", verify.ErrMissingHeader},
+		{"signature unrecognised", http.Header{"Webhook-Signature": {"sha256=abc"}}, "", verify.ErrMalformedHeader},
+		{"signature repeated", http.Header{"Webhook-Signature": {kaSig, kaSig}}, "", verify.ErrMalformedHeader},
+		{"signature in both spellings", http.Header{"Webhook-Signature": {kaSig}, "webhook-signature": {kaSig}}, "", verify.ErrMalformedHeader},
+		{"id repeated", http.Header{"Webhook-Signature": {kaSig}, "Webhook-Id": {"a", "b"}}, "", verify.ErrMalformedHeader},
+		{"id repeated, signature absent", http.Header{"Webhook-Id": {"a", "b"}}, "", verify.ErrMalformedHeader},
+		{"timestamp repeated", http.Header{"Webhook-Signature": {jws}, "Webhook-Timestamp": {"1", "1"}}, "", verify.ErrMalformedHeader},
+		{"other header repeated", http.Header{"Webhook-Signature": {kaSig}, "Accept": {"a", "b"}}, verify.SchemeHMAC, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := verify.CheckHeaders(tc.header)
+			if got != tc.want || !errors.Is(err, tc.wantErr) || (tc.wantErr == nil) != (err == nil) {
+				t.Fatalf("CheckHeaders = %q, %v; want %q, %v", got, err, tc.want, tc.wantErr)
+			}
+		})
+	}
+}

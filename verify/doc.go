@@ -13,7 +13,9 @@
 //
 // [Verifier.Verify] tells them apart with [Classify]: versioned entries mean
 // HMAC, a single three-segment compact JWS means JWT, anything else is
-// malformed. It never looks at the body beyond hashing it, so pass the bytes
+// malformed. [CheckHeaders] applies every header rule that needs no body
+// (signature present and classified, no webhook header repeated), so a
+// receiver can refuse before reading the body; Verify applies it too. It never looks at the body beyond hashing it, so pass the bytes
 // exactly as received: re-serialised JSON does not verify.
 //
 // # HMAC
@@ -23,8 +25,9 @@
 // [StaticKeyring] for a fixed list, or implement Keyring over a secret store:
 // its Refresh is called when a well-formed, in-tolerance delivery matched no
 // secret, and the Verifier tries once more when it reports a change. The
-// checks run cheapest first: headers present, webhook-id (non-empty, at most
-// Options.MaxIDLength bytes, no '.'), webhook-timestamp (an integer within
+// checks run cheapest first: no webhook header repeated, headers present,
+// webhook-id (non-empty, at most Options.MaxIDLength bytes, no control
+// character; '.' is accepted), webhook-timestamp (an integer within
 // Options.Tolerance, default 5 minutes, in both directions), signature
 // format, and only then the HMAC, compared in constant time. At most
 // [MaxSignatureEntries] v1 entries are examined and each secret costs one

@@ -12,9 +12,10 @@ var (
 	// ErrMissingHeader reports that a required webhook header is absent or empty.
 	ErrMissingHeader = errors.New("verify: missing webhook header")
 	// ErrMalformedHeader reports a header that is present but unusable: a
-	// webhook-id that is too long or contains '.', a webhook-timestamp that is
-	// not an integer, or a webhook-signature that is neither a list of
-	// versioned signatures nor a compact JWS.
+	// webhook header that occurs twice, a webhook-id that is too long or
+	// holds a control character, a webhook-timestamp that is not an integer,
+	// or a webhook-signature that is neither a list of versioned signatures
+	// nor a compact JWS.
 	ErrMalformedHeader = errors.New("verify: malformed webhook header")
 	// ErrTimestampTooOld reports a webhook-timestamp further in the past than
 	// the tolerance.

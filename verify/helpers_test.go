@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/geminihook/geminihook/internal/testclock"
 	"github.com/geminihook/geminihook/verify"
 )
 
@@ -30,25 +31,7 @@ var kaTime = time.Unix(kaUnix, 0)
 
 func fixedClock(t time.Time) func() time.Time { return func() time.Time { return t } }
 
-// clock is a settable clock shared between goroutines.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock(t time.Time) *clock { return &clock{t: t} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+func newClock(t time.Time) *testclock.Clock { return testclock.New(t) }
 
 // learningKeyring serves a list of secrets and, on Refresh, adds the secrets
 // it has been told about, the way a keyring re-reading Secret Manager picks

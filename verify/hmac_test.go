@@ -97,7 +97,18 @@ func TestHMACMutations(t *testing.T) {
 		{"id char appended", func(h http.Header, _ *[]byte) { h.Set(verify.HeaderID, kaID+"x") }, verify.ErrNoMatchingSignature, true},
 		{"id missing", func(h http.Header, _ *[]byte) { h.Del(verify.HeaderID) }, verify.ErrMissingHeader, false},
 		{"id empty", func(h http.Header, _ *[]byte) { h.Set(verify.HeaderID, "") }, verify.ErrMissingHeader, false},
-		{"id contains dot", func(h http.Header, _ *[]byte) { h.Set(verify.HeaderID, "msg.1") }, verify.ErrMalformedHeader, false},
+		{"id with dots, re-signed", func(h http.Header, b *[]byte) {
+			for k, v := range verify.SignHeaders(sec, "msg.1.a.b", kaTime, *b) {
+				h[k] = v
+			}
+		}, nil, false},
+		{"id contains a control character", func(h http.Header, _ *[]byte) { h.Set(verify.HeaderID, "msg\x01") }, verify.ErrMalformedHeader, false},
+		{"id contains a tab", func(h http.Header, _ *[]byte) { h.Set(verify.HeaderID, "msg\tx") }, verify.ErrMalformedHeader, false},
+		{"id contains DEL", func(h http.Header, _ *[]byte) { h.Set(verify.HeaderID, "msg\x7f") }, verify.ErrMalformedHeader, false},
+		{"id repeated", func(h http.Header, _ *[]byte) { h.Add(verify.HeaderID, kaID) }, verify.ErrMalformedHeader, false},
+		{"id repeated in lowercase", func(h http.Header, _ *[]byte) { h[verify.HeaderID] = []string{kaID} }, verify.ErrMalformedHeader, false},
+		{"timestamp repeated", func(h http.Header, _ *[]byte) { h.Add(verify.HeaderTimestamp, strconv.Itoa(kaUnix)) }, verify.ErrMalformedHeader, false},
+		{"signature repeated", func(h http.Header, _ *[]byte) { h.Add(verify.HeaderSignature, kaSig) }, verify.ErrMalformedHeader, false},
 		{"id too long", func(h http.Header, _ *[]byte) { h.Set(verify.HeaderID, long+"a") }, verify.ErrMalformedHeader, false},
 		{"id at max length, re-signed", func(h http.Header, b *[]byte) {
 			for k, v := range verify.SignHeaders(sec, long, kaTime, *b) {
@@ -287,7 +298,7 @@ func TestHMACKeyringRefresh(t *testing.T) {
 	if _, err := v.Verify(ctx, verify.Request{Header: h, Body: body}); !errors.Is(err, verify.ErrTimestampTooOld) {
 		t.Fatalf("stale delivery: %v", err)
 	}
-	h = verify.SignHeaders(newSec, "bad.id", kaTime, body)
+	h = verify.SignHeaders(newSec, "bad\x01id", kaTime, body)
 	if _, err := v.Verify(ctx, verify.Request{Header: h, Body: body}); !errors.Is(err, verify.ErrMalformedHeader) {
 		t.Fatalf("malformed delivery: %v", err)
 	}

@@ -230,7 +230,8 @@ func TestJWTRejections(t *testing.T) {
 		{"two segments", parts[0] + "." + parts[1], verify.Options{}, nil, verify.ErrMalformedHeader, nil},
 		{"four segments", valid + "." + parts[2], verify.Options{}, nil, verify.ErrMalformedHeader, nil},
 		{"oversized token", mint(with(validClaims(), "pad", strings.Repeat("x", verify.MaxSignatureHeaderLength))), verify.Options{}, nil, verify.ErrMalformedHeader, nil},
-		{"bad webhook-id", valid, verify.Options{}, func(r *verify.Request) { r.Header.Set(verify.HeaderID, "a.b") }, verify.ErrMalformedHeader, nil},
+		{"bad webhook-id", valid, verify.Options{}, func(r *verify.Request) { r.Header.Set(verify.HeaderID, "a\x01b") }, verify.ErrMalformedHeader, nil},
+		{"repeated webhook-id", valid, verify.Options{}, func(r *verify.Request) { r.Header.Add(verify.HeaderID, "a"); r.Header.Add(verify.HeaderID, "a") }, verify.ErrMalformedHeader, nil},
 		{"bad webhook-timestamp", valid, verify.Options{}, func(r *verify.Request) { r.Header.Set(verify.HeaderTimestamp, "soon") }, verify.ErrMalformedHeader, nil},
 		{"stale webhook-timestamp", valid, verify.Options{}, func(r *verify.Request) {
 			r.Header.Set(verify.HeaderTimestamp, strconv.FormatInt(jwtNow.Add(-5*time.Minute-time.Second).Unix(), 10))

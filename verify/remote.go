@@ -18,12 +18,9 @@ import (
 const (
 	DefaultMinRefreshInterval = time.Minute
 	DefaultMaxAge             = time.Hour
+	DefaultEmptyRetryInterval = 5 * time.Second
 	DefaultJWKSMaxBytes       = 1 << 20
-	// emptyRetryInterval caps the wait between fetch attempts while no key
-	// set has ever been fetched, so a cold start recovers quickly from a
-	// short outage without turning it into a fetch per request.
-	emptyRetryInterval = 5 * time.Second
-	defaultHTTPTimeout = 5 * time.Second
+	defaultHTTPTimeout        = 5 * time.Second
 	// maxFetchTime bounds a fetch even with an HTTPClient without timeout.
 	maxFetchTime = 30 * time.Second
 )
@@ -40,8 +37,13 @@ type RemoteKeySetOptions struct {
 	// because of an unknown kid or an expired set, so that a burst of forged
 	// tokens with random kids causes at most one fetch per interval.
 	// Zero means DefaultMinRefreshInterval (1m). While no set has ever been
-	// fetched the wait is min(MinRefreshInterval, 5s).
+	// fetched the wait is min(MinRefreshInterval, EmptyRetryInterval).
 	MinRefreshInterval time.Duration
+	// EmptyRetryInterval caps the wait between fetch attempts while no set
+	// has ever been fetched, so a cold start recovers quickly from a short
+	// outage without turning it into a fetch per request. Zero means
+	// DefaultEmptyRetryInterval (5s).
+	EmptyRetryInterval time.Duration
 	// MaxAge is the age after which a cached set is refetched on the next
 	// lookup (the old keys keep serving if that fetch fails). A Cache-Control
 	// max-age shorter than MaxAge (but not shorter than MinRefreshInterval)
@@ -63,8 +65,9 @@ type RemoteKeySetOptions struct {
 // MaxBytes, or holds no key with a kid, the last good keys keep serving. With
 // nothing ever fetched successfully, Key returns an error wrapping
 // ErrKeySetUnavailable, and fetches are retried at most every
-// min(MinRefreshInterval, 5s) so an outage does not become a fetch per
-// request.
+// min(MinRefreshInterval, EmptyRetryInterval) so an outage does not become
+// a fetch per request. The project's Secret Manager keyring follows the same
+// policy under the same option names.
 //
 // All keys of the document are kept, whatever their type: the Verifier
 // rejects a key that is not suitable for RS256, so an EC key under a known
@@ -82,6 +85,7 @@ type RemoteKeySet struct {
 	url      string
 	client   *http.Client
 	interval time.Duration
+	retry    time.Duration // EmptyRetryInterval
 	maxAge   time.Duration
 	now      func() time.Time
 	maxBytes int64
@@ -101,6 +105,7 @@ func NewRemoteKeySet(url string, opts RemoteKeySetOptions) *RemoteKeySet {
 		url:      url,
 		client:   opts.HTTPClient,
 		interval: opts.MinRefreshInterval,
+		retry:    opts.EmptyRetryInterval,
 		maxAge:   opts.MaxAge,
 		now:      opts.Now,
 		maxBytes: opts.MaxBytes,
@@ -110,6 +115,9 @@ func NewRemoteKeySet(url string, opts RemoteKeySetOptions) *RemoteKeySet {
 	}
 	if k.interval <= 0 {
 		k.interval = DefaultMinRefreshInterval
+	}
+	if k.retry <= 0 {
+		k.retry = DefaultEmptyRetryInterval
 	}
 	if k.maxAge <= 0 {
 		k.maxAge = DefaultMaxAge
@@ -210,7 +218,7 @@ func (k *RemoteKeySet) mayFetchLocked(now time.Time) bool {
 	}
 	wait := k.interval
 	if k.keys == nil {
-		wait = min(wait, emptyRetryInterval)
+		wait = min(wait, k.retry)
 	}
 	return !now.Before(k.lastAttempt.Add(wait))
 }

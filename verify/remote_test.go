@@ -11,11 +11,12 @@ import (
 
 	"github.com/lestrrat-go/jwx/v2/jwk"
 
+	"github.com/geminihook/geminihook/internal/testclock"
 	"github.com/geminihook/geminihook/verify"
 	"github.com/geminihook/geminihook/verify/verifytest"
 )
 
-func newRemote(t *testing.T, keys ...*verifytest.Key) (*verifytest.Server, *verify.RemoteKeySet, *clock) {
+func newRemote(t *testing.T, keys ...*verifytest.Key) (*verifytest.Server, *verify.RemoteKeySet, *testclock.Clock) {
 	t.Helper()
 	srv := verifytest.NewServer(keys...)
 	t.Cleanup(srv.Close)
@@ -92,15 +93,15 @@ func TestRemoteKeySetUnknownKidBurst(t *testing.T) {
 	}
 	burst()
 	wantFetches(t, srv, 1) // within the interval: no fetch at all
-	clk.Advance(verify.DefaultMinRefreshInterval - time.Second)
+	clk.Add(verify.DefaultMinRefreshInterval - time.Second)
 	burst()
 	wantFetches(t, srv, 1)
-	clk.Advance(time.Second)
+	clk.Add(time.Second)
 	burst()
 	wantFetches(t, srv, 2) // one fetch for the whole burst
 	burst()
 	wantFetches(t, srv, 2)
-	clk.Advance(verify.DefaultMinRefreshInterval)
+	clk.Add(verify.DefaultMinRefreshInterval)
 	burst()
 	wantFetches(t, srv, 3)
 }
@@ -152,7 +153,7 @@ func TestRemoteKeySetKeepsLastGoodKeys(t *testing.T) {
 				t.Fatal(err)
 			}
 			tc.break_(srv)
-			clk.Advance(verify.DefaultMinRefreshInterval)
+			clk.Add(verify.DefaultMinRefreshInterval)
 			// An unknown kid triggers a refetch that fails: the kid may be in
 			// the set that could not be read, so unavailable, not unknown.
 			if _, err := remote.Key(context.Background(), "k2"); !errors.Is(err, verify.ErrKeySetUnavailable) || errors.Is(err, verify.ErrUnknownKey) {
@@ -162,7 +163,7 @@ func TestRemoteKeySetKeepsLastGoodKeys(t *testing.T) {
 				t.Fatalf("Prefetch = %v, want ErrKeySetUnavailable", err)
 			}
 			// The cached key keeps verifying, also past the max age.
-			clk.Advance(2 * verify.DefaultMaxAge)
+			clk.Add(2 * verify.DefaultMaxAge)
 			for range 3 {
 				if _, err := v.Verify(context.Background(), jwtRequest(token)); err != nil {
 					t.Fatalf("Verify with cached key: %v", err)
@@ -200,19 +201,42 @@ func TestRemoteKeySetUnavailable(t *testing.T) {
 		}
 	}
 	wantFetches(t, srv, 1)
-	clk.Advance(4 * time.Second)
+	clk.Add(4 * time.Second)
 	_, _ = remote.Key(context.Background(), "k1")
 	wantFetches(t, srv, 1)
-	clk.Advance(time.Second)
+	clk.Add(time.Second)
 	_, _ = remote.Key(context.Background(), "k1")
 	wantFetches(t, srv, 2)
 	// Recovery.
 	srv.Fail(0)
-	clk.Advance(5 * time.Second)
+	clk.Add(5 * time.Second)
 	if _, err := v.Verify(context.Background(), jwtRequest(token)); err != nil {
 		t.Fatalf("Verify after recovery: %v", err)
 	}
 	wantFetches(t, srv, 3)
+}
+
+// TestRemoteKeySetEmptyRetryInterval sets the cold-start retry interval:
+// with nothing cached, fetches are retried at that pace, not at the default.
+func TestRemoteKeySetEmptyRetryInterval(t *testing.T) {
+	ks := keysOnce()
+	srv := verifytest.NewServer(ks.k1)
+	t.Cleanup(srv.Close)
+	clk := newClock(jwtNow)
+	remote := verify.NewRemoteKeySet(srv.URL, verify.RemoteKeySetOptions{Now: clk.Now, EmptyRetryInterval: 2 * time.Second})
+	srv.Fail(http.StatusServiceUnavailable)
+	if _, err := remote.Key(context.Background(), "k1"); !errors.Is(err, verify.ErrKeySetUnavailable) {
+		t.Fatalf("Key with JWKS down = %v", err)
+	}
+	clk.Add(time.Second)
+	_, _ = remote.Key(context.Background(), "k1")
+	wantFetches(t, srv, 1)
+	clk.Add(time.Second)
+	srv.Fail(0)
+	if _, err := remote.Key(context.Background(), "k1"); err != nil {
+		t.Fatalf("Key 2s later, JWKS back: %v", err)
+	}
+	wantFetches(t, srv, 2)
 }
 
 func TestRemoteKeySetRotation(t *testing.T) {
@@ -229,7 +253,7 @@ func TestRemoteKeySetRotation(t *testing.T) {
 		t.Fatalf("Verify(k2) before interval = %v", err)
 	}
 	wantFetches(t, srv, 1)
-	clk.Advance(verify.DefaultMinRefreshInterval)
+	clk.Add(verify.DefaultMinRefreshInterval)
 	if d, err := v.Verify(context.Background(), jwtRequest(newToken)); err != nil || d.KeyID != "k2" {
 		t.Fatalf("Verify(k2) after interval = %+v, %v", d, err)
 	}
@@ -247,7 +271,7 @@ func TestRemoteKeySetMaxAge(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv.SetKeys(ks.k2, ks.k3)
-	clk.Advance(verify.DefaultMaxAge)
+	clk.Add(verify.DefaultMaxAge)
 	// A known key is served at once from the stale set while it refreshes.
 	if _, err := remote.Key(context.Background(), "k1"); err != nil {
 		t.Fatalf("Key(k1) from stale set: %v", err)
@@ -270,7 +294,7 @@ func TestRemoteKeySetCacheControl(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv.SetKeys(ks.k2)
-	clk.Advance(121 * time.Second) // past max-age, well before the 1h MaxAge
+	clk.Add(121 * time.Second) // past max-age, well before the 1h MaxAge
 	if _, err := remote.Key(context.Background(), "k1"); err != nil {
 		t.Fatal(err)
 	}

@@ -191,7 +191,8 @@ var (
 	errMissingTimestamp = fmt.Errorf("%w: %s", ErrMissingHeader, HeaderTimestamp)
 	errSigTooLong       = fmt.Errorf("%w: %s longer than %d bytes", ErrMalformedHeader, HeaderSignature, MaxSignatureHeaderLength)
 	errSigUnrecognised  = fmt.Errorf("%w: %s is neither a list of versioned signatures nor a compact JWS", ErrMalformedHeader, HeaderSignature)
-	errIDDot            = fmt.Errorf("%w: %s contains '.'", ErrMalformedHeader, HeaderID)
+	errIDControl        = fmt.Errorf("%w: %s contains a control character", ErrMalformedHeader, HeaderID)
+	errRepeatedHeader   = fmt.Errorf("%w: a webhook header is repeated", ErrMalformedHeader)
 	errTimestampNotInt  = fmt.Errorf("%w: %s is not an integer", ErrMalformedHeader, HeaderTimestamp)
 	errNoV1             = fmt.Errorf("%w: no usable v1 entry", ErrNoMatchingSignature)
 	errHMACMismatch     = fmt.Errorf("%w: no v1 entry matched an accepted secret", ErrNoMatchingSignature)
@@ -277,6 +278,29 @@ func isCompactJWS(s string) bool {
 	return dots == 2
 }
 
+// CheckHeaders applies the webhook-header rules that need neither the body
+// nor a key, so a receiver can refuse a delivery before reading its body:
+// webhook-signature is present and classifies (see [Classify]), and none of
+// webhook-id, webhook-timestamp and webhook-signature occurs more than once.
+// Each is a single value (several signatures share one webhook-signature,
+// space-separated); a second one would be silently ignored, so the
+// ambiguity is refused. It returns the scheme of the signature. Errors wrap
+// ErrMissingHeader or ErrMalformedHeader. [Verifier.Verify] applies the same
+// rules first; calling CheckHeaders before it only moves the refusal ahead
+// of the body.
+func CheckHeaders(h http.Header) (Scheme, error) {
+	if repeated(h, canonID, HeaderID) || repeated(h, canonTimestamp, HeaderTimestamp) || repeated(h, canonSignature, HeaderSignature) {
+		return "", errRepeatedHeader
+	}
+	return Classify(header(h, canonSignature, HeaderSignature))
+}
+
+// repeated reports whether a header occurs more than once, counting its
+// canonical and all-lowercase keys together.
+func repeated(h http.Header, canon, lower string) bool {
+	return len(h[canon])+len(h[lower]) > 1
+}
+
 // header returns the first value of a header by its canonical key, falling
 // back to the all-lowercase key.
 func header(h http.Header, canon, lower string) string {
@@ -291,16 +315,15 @@ func header(h http.Header, canon, lower string) string {
 
 // Verify checks that r is an authentic delivery and describes it. It
 // dispatches on webhook-signature (see [Classify]). The checks run cheapest
-// first: headers present, webhook-id format, webhook-timestamp format and
+// first: [CheckHeaders], headers present, webhook-id format, webhook-timestamp format and
 // tolerance, signature format, and only then the cryptography. The returned
 // error wraps exactly one of the sentinel errors of this package.
 func (v *Verifier) Verify(ctx context.Context, r Request) (Delivery, error) {
-	sig := header(r.Header, canonSignature, HeaderSignature)
-	scheme, err := Classify(sig)
+	scheme, err := CheckHeaders(r.Header)
 	if err != nil {
 		return Delivery{}, err
 	}
-	sig = strings.TrimSpace(sig)
+	sig := strings.TrimSpace(header(r.Header, canonSignature, HeaderSignature))
 	if scheme == SchemeHMAC {
 		if v.keyring == nil {
 			return Delivery{}, errHMACDisabled
@@ -313,13 +336,18 @@ func (v *Verifier) Verify(ctx context.Context, r Request) (Delivery, error) {
 	return v.verifyJWT(ctx, r, sig)
 }
 
-// checkID validates a webhook-id.
+// checkID validates a webhook-id: at most maxIDLength bytes, without
+// control characters. Any other byte is accepted, '.' included: the
+// Standard Webhooks spec does not forbid it, Gemini's id format is not
+// documented, and the signature binds the id whatever it holds.
 func (v *Verifier) checkID(id string) error {
 	if len(id) > v.maxIDLength {
 		return fmt.Errorf("%w: %s longer than %d bytes", ErrMalformedHeader, HeaderID, v.maxIDLength)
 	}
-	if strings.IndexByte(id, '.') >= 0 {
-		return errIDDot
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; c < 0x20 || c == 0x7f {
+			return errIDControl
+		}
 	}
 	return nil
 }

@@ -128,13 +128,6 @@ func (t *Ticket) Done(published bool) {
 	e.done = nil // waiters took the channel under the lock
 }
 
-// Len reports how many ids are remembered or in flight.
-func (c *Cache) Len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.entries)
-}
-
 // expireLocked drops completed entries whose TTL has passed. Entries
 // complete in time order, so expired ones are at the front of order.
 func (c *Cache) expireLocked(now int64) {

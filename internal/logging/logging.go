@@ -4,7 +4,6 @@
 package logging
 
 import (
-	"context"
 	"io"
 	"log/slog"
 	"net/http"
@@ -84,19 +83,4 @@ func validTraceID(id string) bool {
 		}
 	}
 	return true
-}
-
-type ctxKey struct{}
-
-// WithLogger returns a context that carries l.
-func WithLogger(ctx context.Context, l *slog.Logger) context.Context {
-	return context.WithValue(ctx, ctxKey{}, l)
-}
-
-// FromContext returns the logger stored by WithLogger, or slog.Default.
-func FromContext(ctx context.Context) *slog.Logger {
-	if l, ok := ctx.Value(ctxKey{}).(*slog.Logger); ok {
-		return l
-	}
-	return slog.Default()
 }

@@ -51,13 +51,3 @@ func TestTrace(t *testing.T) {
 		}
 	}
 }
-
-func TestContext(t *testing.T) {
-	l := New(&bytes.Buffer{}, slog.LevelInfo)
-	if FromContext(WithLogger(t.Context(), l)) != l {
-		t.Fatal("FromContext did not return the stored logger")
-	}
-	if FromContext(t.Context()) != slog.Default() {
-		t.Fatal("FromContext without a logger is not slog.Default")
-	}
-}

@@ -4,7 +4,8 @@
 // A Keyring names either a secret (every ENABLED version is an accepted key,
 // newest first, a few at most) or one version. Keys are cached for a TTL,
 // re-read in the background once stale, and re-read when a delivery matches
-// none of them, at most once per interval.
+// none of them, at most once per interval: the same policy, under the same
+// option names, as verify.RemoteKeySet for JWKS keys.
 // When Secret Manager fails, the keys already held keep serving; with none
 // held, Secrets reports verify.ErrKeySetUnavailable and the function answers
 // 503 so that Gemini retries.
@@ -41,18 +42,30 @@ func IsSecretName(s string) bool {
 	return secretName.MatchString(s) || versionName.MatchString(s)
 }
 
+// Defaults of Options. The cache's knobs carry the names of
+// verify.RemoteKeySetOptions, the other refreshing key cache.
+const (
+	DefaultMaxAge             = 5 * time.Minute
+	DefaultMinRefreshInterval = 30 * time.Second
+	DefaultEmptyRetryInterval = 2 * time.Second
+	DefaultMaxVersions        = 5
+)
+
 // Options configures a Keyring; the zero value of each field is its default.
 type Options struct {
-	// TTL is how long loaded keys are used before they are re-read.
-	// Default 5m.
-	TTL time.Duration
-	// MinRefresh bounds how often a delivery that matches no key, or a
-	// failed load, can cause a re-read. Default 30s.
-	MinRefresh time.Duration
-	// RetryEmpty bounds how often a load is retried while no key has ever
-	// been loaded. Default 2s.
-	RetryEmpty time.Duration
-	// MaxVersions is the most ENABLED versions used, newest first. Default 5.
+	// MaxAge is how long loaded keys are used before they are re-read (in
+	// the background; the old keys keep serving meanwhile). Zero means
+	// DefaultMaxAge (5m).
+	MaxAge time.Duration
+	// MinRefreshInterval bounds how often a delivery that matches no key,
+	// or a failed load, can cause a re-read. Zero means
+	// DefaultMinRefreshInterval (30s).
+	MinRefreshInterval time.Duration
+	// EmptyRetryInterval bounds how often a load is retried while no key
+	// has ever been loaded. Zero means DefaultEmptyRetryInterval (2s).
+	EmptyRetryInterval time.Duration
+	// MaxVersions is the most ENABLED versions used, newest first. Zero
+	// means DefaultMaxVersions (5).
 	MaxVersions int
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
@@ -86,17 +99,17 @@ func New(client *secretmanager.Client, name string, opts Options) (*Keyring, err
 	if !IsSecretName(name) {
 		return nil, fmt.Errorf("secrets: %q is not a secret or secret version name", name)
 	}
-	if opts.TTL <= 0 {
-		opts.TTL = 5 * time.Minute
+	if opts.MaxAge <= 0 {
+		opts.MaxAge = DefaultMaxAge
 	}
-	if opts.MinRefresh <= 0 {
-		opts.MinRefresh = 30 * time.Second
+	if opts.MinRefreshInterval <= 0 {
+		opts.MinRefreshInterval = DefaultMinRefreshInterval
 	}
-	if opts.RetryEmpty <= 0 {
-		opts.RetryEmpty = 2 * time.Second
+	if opts.EmptyRetryInterval <= 0 {
+		opts.EmptyRetryInterval = DefaultEmptyRetryInterval
 	}
 	if opts.MaxVersions <= 0 {
-		opts.MaxVersions = 5
+		opts.MaxVersions = DefaultMaxVersions
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -108,15 +121,15 @@ func New(client *secretmanager.Client, name string, opts Options) (*Keyring, err
 }
 
 // Secrets returns the accepted keys, newest first. Once the keys are older
-// than the TTL they keep being returned while a re-read runs in the
+// than MaxAge they keep being returned while a re-read runs in the
 // background, so no delivery waits for Secret Manager once keys are held;
 // with no keys yet, Secrets reads them itself.
 func (k *Keyring) Secrets(ctx context.Context) ([]verify.Secret, error) {
 	k.mu.Lock()
 	now := k.opts.Now()
 	if keys := k.keys; keys != nil {
-		stale := now.Sub(k.loadedAt) >= k.opts.TTL
-		recentFailure := k.lastErr != nil && now.Sub(k.lastAttempt) < k.opts.MinRefresh
+		stale := now.Sub(k.loadedAt) >= k.opts.MaxAge
+		recentFailure := k.lastErr != nil && now.Sub(k.lastAttempt) < k.opts.MinRefreshInterval
 		if stale && !recentFailure && !k.background {
 			k.background = true
 			k.bg.Go(func() {
@@ -131,7 +144,7 @@ func (k *Keyring) Secrets(ctx context.Context) ([]verify.Secret, error) {
 		k.mu.Unlock()
 		return keys, nil
 	}
-	recentFailure := k.lastErr != nil && now.Sub(k.lastAttempt) < k.opts.RetryEmpty
+	recentFailure := k.lastErr != nil && now.Sub(k.lastAttempt) < k.opts.EmptyRetryInterval
 	k.mu.Unlock()
 	if recentFailure {
 		return nil, k.unavailable()
@@ -155,14 +168,14 @@ const backgroundReadTimeout = 30 * time.Second
 func (k *Keyring) Wait() { k.bg.Wait() }
 
 // Refresh re-reads the versions when the last read is older than
-// MinRefresh, and reports whether the set of keys changed. Within
-// MinRefresh it reads nothing and returns the last read's error, so that
+// MinRefreshInterval, and reports whether the set of keys changed. Within
+// MinRefreshInterval it reads nothing and returns the last read's error, so that
 // while Secret Manager is failing a delivery that matches no cached key is
 // answered "unavailable" (and retried by the sender) rather than rejected:
 // it may be signed with a version added during the outage.
 func (k *Keyring) Refresh(ctx context.Context) (bool, error) {
 	k.mu.Lock()
-	recent := k.opts.Now().Sub(k.lastAttempt) < k.opts.MinRefresh
+	recent := k.opts.Now().Sub(k.lastAttempt) < k.opts.MinRefreshInterval
 	lastErr := k.lastErr
 	k.mu.Unlock()
 	if recent {
@@ -269,8 +282,12 @@ func (k *Keyring) read(ctx context.Context) ([]verify.Secret, []string, error) {
 			versions = append(versions, names[i])
 		}
 	}
+	if len(keys) == 0 && len(errs) == 0 {
+		return nil, nil, fmt.Errorf("secret %s: no usable version", k.name)
+	}
 	if len(keys) == 0 {
-		return nil, nil, errors.Join(errs...)
+		// One line (errors.Join would break it), every error still wrapped.
+		return nil, nil, fmt.Errorf(strings.TrimSuffix(strings.Repeat("%w; ", len(errs)), "; "), anys(errs)...)
 	}
 	return keys, versions, nil
 }
@@ -350,4 +367,13 @@ func ParseList(s string) ([]verify.Secret, error) {
 		keys = append(keys, key)
 	}
 	return keys, nil
+}
+
+// anys converts errs for a variadic fmt call.
+func anys(errs []error) []any {
+	out := make([]any, len(errs))
+	for i, err := range errs {
+		out[i] = err
+	}
+	return out
 }

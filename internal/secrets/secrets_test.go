@@ -13,26 +13,15 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/geminihook/geminihook/internal/smtest"
+	"github.com/geminihook/geminihook/internal/testclock"
 	"github.com/geminihook/geminihook/verify"
 )
 
 const secret = "projects/p/secrets/s"
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 type fixture struct {
 	srv   *smtest.Server
-	clock *clock
+	clock *testclock.Clock
 	keys  []string // payloads added, oldest first
 }
 
@@ -46,7 +35,7 @@ func newFixture(t *testing.T, versions int) *fixture {
 	if err := srv.CreateSecret(secret); err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{srv: srv, clock: &clock{t: time.Unix(1_800_000_000, 0)}}
+	f := &fixture{srv: srv, clock: testclock.New(time.Unix(1_800_000_000, 0))}
 	for range versions {
 		f.add(t)
 	}
@@ -124,7 +113,7 @@ func TestSingleVersionName(t *testing.T) {
 
 func TestCachedForTTLThenReread(t *testing.T) {
 	f := newFixture(t, 1)
-	k := f.keyring(t, secret, Options{TTL: time.Minute})
+	k := f.keyring(t, secret, Options{MaxAge: time.Minute})
 	ctx := context.Background()
 	for range 10 {
 		if _, err := k.Secrets(ctx); err != nil {
@@ -152,7 +141,7 @@ func TestCachedForTTLThenReread(t *testing.T) {
 
 func TestRefreshRateLimitedAndReportsChange(t *testing.T) {
 	f := newFixture(t, 1)
-	k := f.keyring(t, secret, Options{MinRefresh: 30 * time.Second})
+	k := f.keyring(t, secret, Options{MinRefreshInterval: 30 * time.Second})
 	ctx := context.Background()
 	if _, err := k.Secrets(ctx); err != nil {
 		t.Fatal(err)
@@ -176,7 +165,7 @@ func TestRefreshRateLimitedAndReportsChange(t *testing.T) {
 
 func TestOutageKeepsLastGoodKeys(t *testing.T) {
 	f := newFixture(t, 1)
-	k := f.keyring(t, secret, Options{TTL: time.Minute, MinRefresh: 10 * time.Second})
+	k := f.keyring(t, secret, Options{MaxAge: time.Minute, MinRefreshInterval: 10 * time.Second})
 	ctx := context.Background()
 	f.srv.Fail("", status.Error(codes.Unavailable, "down"))
 	if _, err := k.Secrets(ctx); !errors.Is(err, verify.ErrKeySetUnavailable) {
