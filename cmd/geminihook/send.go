@@ -229,6 +229,10 @@ type devState struct {
 	Secret string `json:"secret"`
 	KeyID  string `json:"kid"`
 	KeyPEM string `json:"key_pem"`
+
+	PubSubEmulatorHost string `json:"pubsub_emulator_host"`
+	Project            string `json:"project"`
+	Prefix             string `json:"prefix"`
 }
 
 func (s devState) key() (*verifytest.Key, error) {
