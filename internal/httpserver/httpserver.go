@@ -16,6 +16,7 @@ package httpserver
 
 import (
 	"bytes"
+	"container/list"
 	"context"
 	"errors"
 	"fmt"
@@ -28,8 +29,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"golang.org/x/net/netutil"
 
 	"github.com/geminihook/geminihook/internal/logging"
 )
@@ -60,9 +59,12 @@ type Options struct {
 	// 4096 bytes of slack beyond it before answering (here: 400
 	// headers_too_large). Default DefaultMaxHeaderBytes (64 KiB).
 	MaxHeaderBytes int
-	// MaxConns caps open connections. Once reached, further connections
-	// wait in the kernel's accept queue and hold no file descriptor of the
-	// process until one closes. Default DefaultMaxConns.
+	// MaxConns caps open connections. Once reached, accepting a new
+	// connection first closes the oldest one that is not running the
+	// handler (idle, or still sending its request line and headers), so
+	// clients that stall cannot keep a delivery out; when every connection
+	// is running the handler, new ones wait in the kernel's accept queue,
+	// holding no file descriptor of the process. Default DefaultMaxConns.
 	MaxConns int
 	// Logger receives a line for each request refused before the handler.
 	// Default: JSON lines on stdout in Cloud Logging's format.
@@ -83,6 +85,8 @@ type Server struct {
 	reading  map[*trackedBody]struct{} // bodies not yet read to their end
 
 	refused atomic.Int64
+	evicted atomic.Int64
+	ln      atomic.Pointer[limitListener] // set by Serve
 }
 
 // Refusal describes how a request net/http refuses before the handler is
@@ -152,7 +156,9 @@ func New(h http.Handler, opts Options) *Server {
 		},
 		ConnState: func(c net.Conn, st http.ConnState) {
 			if tc, ok := c.(*trackedConn); ok && (st == http.StateIdle || st == http.StateClosed || st == http.StateHijacked) {
-				tc.inHandler.Store(false)
+				if tc.state.CompareAndSwap(connInHandler, connWaiting) {
+					tc.l.wake() // an Accept waiting for room may evict it now
+				}
 			}
 		},
 		// net/http's own complaints (TLS handshakes on a plain port, accept
@@ -166,11 +172,18 @@ func New(h http.Handler, opts Options) *Server {
 // handler since the Server started.
 func (s *Server) Refused() int64 { return s.refused.Load() }
 
+// Evicted returns how many connections were closed to make room for new
+// ones under MaxConns since the Server started.
+func (s *Server) Evicted() int64 { return s.evicted.Load() }
+
 // Serve accepts connections on ln until Shutdown; it returns nil after
-// Shutdown and the accept error otherwise. ln is wrapped to cap open
-// connections at MaxConns.
+// Shutdown and the accept error otherwise. Open connections are capped at
+// MaxConns.
 func (s *Server) Serve(ln net.Listener) error {
-	err := s.srv.Serve(&trackingListener{Listener: netutil.LimitListener(ln, s.opts.MaxConns), s: s})
+	l := &limitListener{Listener: ln, s: s, max: s.opts.MaxConns, open: list.New()}
+	l.cond = sync.NewCond(&l.mu)
+	s.ln.Store(l)
+	err := s.srv.Serve(l)
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}
@@ -192,8 +205,17 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Unlock()
 	var errs []error
 	if s.opts.Drain != nil {
-		if err := s.opts.Drain(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("drain: %w", err))
+		// Drain is given ctx; should it overrun it anyway, the
+		// connections are closed on time regardless.
+		drained := make(chan error, 1)
+		go func() { drained <- s.opts.Drain(ctx) }()
+		select {
+		case err := <-drained:
+			if err != nil {
+				errs = append(errs, fmt.Errorf("drain: %w", err))
+			}
+		case <-ctx.Done():
+			errs = append(errs, fmt.Errorf("drain: %w", ctx.Err()))
 		}
 	}
 	if err := s.srv.Shutdown(ctx); err != nil {
@@ -214,7 +236,10 @@ type connKey struct{}
 func (s *Server) wrap(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if tc, ok := r.Context().Value(connKey{}).(*trackedConn); ok {
-			tc.inHandler.Store(true)
+			// Fails only when the connection was just evicted: the
+			// request was read whole, so it is still handled; its answer
+			// cannot be delivered and the sender retries.
+			tc.state.CompareAndSwap(connWaiting, connInHandler)
 		}
 		if r.Body != nil && r.Body != http.NoBody {
 			b := &trackedBody{ReadCloser: r.Body, rc: http.NewResponseController(w), left: r.ContentLength}
@@ -273,30 +298,130 @@ func (b *trackedBody) cut() {
 	_ = b.rc.SetReadDeadline(time.Now())
 }
 
-// trackingListener wraps accepted connections in trackedConn.
-type trackingListener struct {
+// limitListener caps open connections at max, closing the oldest one not
+// running the handler to make room, and wraps each in a trackedConn.
+type limitListener struct {
 	net.Listener
-	s *Server
+	s   *Server
+	max int
+
+	mu     sync.Mutex
+	cond   *sync.Cond // signalled when a connection closes or the listener does
+	open   *list.List // of *trackedConn, oldest first
+	closed bool
 }
 
-func (l *trackingListener) Accept() (net.Conn, error) {
+func (l *limitListener) Accept() (net.Conn, error) {
+	// At the cap with every connection in the handler, leave new ones in
+	// the kernel's queue until one finishes.
+	l.mu.Lock()
+	for l.open.Len() >= l.max && !l.evictableLocked() && !l.closed {
+		l.cond.Wait()
+	}
+	l.mu.Unlock()
 	c, err := l.Listener.Accept()
 	if err != nil {
 		return nil, err
 	}
-	return &trackedConn{Conn: c, s: l.s}, nil
+	tc := &trackedConn{Conn: c, s: l.s, l: l}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	// Make room: close the oldest connection waiting for a request. Should
+	// they all have reached the handler meanwhile, hold the new one.
+	for l.open.Len() >= l.max && !l.evictOldestLocked() {
+		if l.closed {
+			c.Close()
+			return nil, net.ErrClosed
+		}
+		l.cond.Wait()
+	}
+	tc.elem = l.open.PushBack(tc)
+	return tc, nil
 }
 
+// evictableLocked reports whether a connection is waiting for a request.
+func (l *limitListener) evictableLocked() bool {
+	for e := l.open.Front(); e != nil; e = e.Next() {
+		if e.Value.(*trackedConn).state.Load() == connWaiting {
+			return true
+		}
+	}
+	return false
+}
+
+// evictOldestLocked closes the oldest connection waiting for a request and
+// reports whether there was one.
+func (l *limitListener) evictOldestLocked() bool {
+	for e := l.open.Front(); e != nil; e = e.Next() {
+		tc := e.Value.(*trackedConn)
+		if tc.state.CompareAndSwap(connWaiting, connEvicted) {
+			l.releaseLocked(tc)
+			l.s.evicted.Add(1)
+			tc.Conn.Close() // net/http's reader then ends the connection
+			return true
+		}
+	}
+	return false
+}
+
+// releaseLocked forgets tc; it is idempotent.
+func (l *limitListener) releaseLocked(tc *trackedConn) {
+	if tc.elem != nil {
+		l.open.Remove(tc.elem)
+		tc.elem = nil
+		l.cond.Broadcast()
+	}
+}
+
+// wake lets an Accept waiting for room look again.
+func (l *limitListener) wake() {
+	l.mu.Lock()
+	l.cond.Broadcast()
+	l.mu.Unlock()
+}
+
+// openConns returns how many connections are open.
+func (l *limitListener) openConns() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.open.Len()
+}
+
+func (l *limitListener) Close() error {
+	l.mu.Lock()
+	l.closed = true
+	l.cond.Broadcast()
+	l.mu.Unlock()
+	return l.Listener.Close()
+}
+
+// States of a trackedConn.
+const (
+	connWaiting   int32 = iota // idle, or reading a request's line and headers
+	connInHandler              // a request reached the handler; its answer is not yet sent
+	connEvicted                // closed to make room under MaxConns
+)
+
 // trackedConn recognises the answers net/http writes by itself, outside
-// any handler, and replaces them with a Refusal in the handler's format.
+// any handler, and replaces them with a Refusal in the handler's format;
+// it frees its place under MaxConns when closed.
 type trackedConn struct {
 	net.Conn
-	s         *Server
-	inHandler atomic.Bool
+	s     *Server
+	l     *limitListener
+	state atomic.Int32
+	elem  *list.Element // in l.open; nil once released (guarded by l.mu)
+}
+
+func (c *trackedConn) Close() error {
+	c.l.mu.Lock()
+	c.l.releaseLocked(c)
+	c.l.mu.Unlock()
+	return c.Conn.Close()
 }
 
 func (c *trackedConn) Write(p []byte) (int, error) {
-	if c.inHandler.Load() || !bytes.HasPrefix(p, []byte("HTTP/1.")) || len(p) < 12 {
+	if c.state.Load() == connInHandler || !bytes.HasPrefix(p, []byte("HTTP/1.")) || len(p) < 12 {
 		return c.Conn.Write(p)
 	}
 	status, err := strconv.Atoi(string(p[9:12]))

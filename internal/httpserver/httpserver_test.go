@@ -250,42 +250,69 @@ func TestTimeoutsCloseConnections(t *testing.T) {
 	})
 }
 
-// TestMaxConns holds MaxConns connections open and checks that the next
-// one is not served until one of them closes.
+// TestMaxConns fills MaxConns with a delivery in its handler and a
+// client that sends nothing: a new connection closes the silent one, never
+// the delivery, and is served. With every connection in the handler, a new
+// one waits until one finishes.
 func TestMaxConns(t *testing.T) {
-	h := &contractHandler{}
-	_, addr, _ := start(t, h, Options{MaxConns: 3, ReadHeaderTimeout: time.Minute})
-	var held []net.Conn
-	for range 3 {
+	h := &contractHandler{hold: make(chan struct{})}
+	s, addr, _ := start(t, h, Options{MaxConns: 2, ReadHeaderTimeout: time.Minute})
+	dial := func() net.Conn {
 		c, err := net.Dial("tcp", addr)
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer c.Close()
-		held = append(held, c)
+		t.Cleanup(func() { c.Close() })
+		return c
 	}
-	// The held connections are accepted: a request on one is answered.
-	io.WriteString(held[0], "GET /held HTTP/1.1\r\nHost: x\r\n\r\n")
-	held[0].SetReadDeadline(time.Now().Add(10 * time.Second))
-	if _, err := http.ReadResponse(bufio.NewReader(held[0]), nil); err != nil {
-		t.Fatalf("held connection: %v", err)
+	waitSeen := func(n int) {
+		for len(h.saw()) < n {
+			time.Sleep(5 * time.Millisecond)
+		}
 	}
-	extra, err := net.Dial("tcp", addr) // queued by the kernel
-	if err != nil {
-		t.Fatal(err)
+	delivery := dial()
+	io.WriteString(delivery, "POST /one HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}")
+	waitSeen(1)
+	silent := dial()
+	for s.ln.Load().openConns() < 2 { // the silent connection is accepted first
+		time.Sleep(5 * time.Millisecond)
 	}
-	defer extra.Close()
-	io.WriteString(extra, "GET /extra HTTP/1.1\r\nHost: x\r\n\r\n")
-	extra.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
-	br := bufio.NewReader(extra)
-	if _, err := http.ReadResponse(br, nil); err == nil {
-		t.Fatal("a connection over MaxConns was served")
-	}
-	held[1].Close()
-	extra.SetReadDeadline(time.Now().Add(10 * time.Second))
+
+	newcomer := dial()
+	io.WriteString(newcomer, "GET /new HTTP/1.1\r\nHost: x\r\n\r\n")
+	newcomer.SetReadDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReader(newcomer)
 	if res, err := http.ReadResponse(br, nil); err != nil || res.StatusCode != http.StatusMethodNotAllowed {
-		t.Fatalf("queued connection after one closed: %v", err)
+		t.Fatalf("newcomer at MaxConns: %v", err)
 	}
+	readUntilClosed(t, silent)
+	if s.Evicted() != 1 {
+		t.Errorf("Evicted() = %d, want 1", s.Evicted())
+	}
+
+	// Both places now hold deliveries in their handlers.
+	io.WriteString(newcomer, "POST /two HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}")
+	waitSeen(3)
+	queued := dial()
+	io.WriteString(queued, "GET /queued HTTP/1.1\r\nHost: x\r\n\r\n")
+	queued.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	qr := bufio.NewReader(queued)
+	if _, err := http.ReadResponse(qr, nil); err == nil {
+		t.Fatal("a connection over MaxConns was served while every place ran the handler")
+	}
+	close(h.hold)
+	queued.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if res, err := http.ReadResponse(qr, nil); err != nil || res.StatusCode != http.StatusMethodNotAllowed {
+		t.Fatalf("queued connection once a delivery finished: %v", err)
+	}
+	for _, c := range []net.Conn{delivery, newcomer} {
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if res, err := http.ReadResponse(bufio.NewReader(c), nil); err != nil || res.StatusCode != http.StatusOK {
+			t.Errorf("delivery held at MaxConns: %v", err)
+		}
+	}
+	// Both deliveries were answered: the queued connection, accepted
+	// once they finished, may only have closed one of them idle.
 }
 
 // TestShutdownCutsUnfinishedReads shuts down with one delivery in flight
