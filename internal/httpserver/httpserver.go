@@ -413,6 +413,16 @@ type trackedConn struct {
 	elem  *list.Element // in l.open; nil once released (guarded by l.mu)
 }
 
+// CloseWrite half-closes the connection. net/http does so after refusing
+// oversized headers, so that a client still sending can read the answer;
+// without it the wrapper would hide the *net.TCPConn's method.
+func (c *trackedConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
 func (c *trackedConn) Close() error {
 	c.l.mu.Lock()
 	c.l.releaseLocked(c)

@@ -191,6 +191,36 @@ func TestRefusedBeforeHandler(t *testing.T) {
 	}
 }
 
+// TestHugeHeadersAnswered sends a megabyte of headers that never end, as a
+// hostile client does, and checks that it is cut at the cap and can read
+// the 400 headers_too_large answer while it is still sending.
+func TestHugeHeadersAnswered(t *testing.T) {
+	_, addr, _ := start(t, &contractHandler{}, Options{})
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	go func() {
+		io.WriteString(c, "POST / HTTP/1.1\r\nHost: x\r\nX-Huge: ")
+		chunk := strings.Repeat("h", 16<<10)
+		for range 64 { // 1 MiB, never finished; fails once the server closes
+			if _, err := io.WriteString(c, chunk); err != nil {
+				return
+			}
+		}
+	}()
+	res, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("no answer to a megabyte of headers: %v", err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	if res.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "headers_too_large") {
+		t.Errorf("%d %q, want 400 headers_too_large", res.StatusCode, body)
+	}
+}
+
 // readUntilClosed reads c until the server closes it and returns what it
 // read; it fails the test if c is still open after 10 seconds.
 func readUntilClosed(t *testing.T, c net.Conn) string {
