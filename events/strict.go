@@ -3,7 +3,6 @@ package events
 import (
 	"bytes"
 	"strconv"
-	"strings"
 )
 
 // MaxNumberLength is the longest number literal accepted in a body, in
@@ -87,46 +86,47 @@ func (s *strictScanner) value(i, lvl int) int {
 
 // object checks the object at b[i] and returns the index after it.
 func (s *strictScanner) object(i, lvl int) int {
-	var keys []string           // keys seen, while few
+	const linear = 16 // keys compared one by one up to this many
+	var buf [linear][]byte
+	keys := buf[:0]             // keys seen, while few: slices of the body
 	var set map[string]struct{} // keys seen, once many
-	const linear = 16           // keys compared one by one up to this many
 	i = skipSpace(s.b, i+1)
 	for i < len(s.b) && s.b[i] == '"' && s.reason == "" {
 		end := skipValue(s.b, i)
-		key := keyString(s.b[i:end])
+		key := keyBytes(s.b[i:end])
+		if set == nil && len(keys) == linear {
+			set = make(map[string]struct{}, 4*linear)
+			for _, k := range keys {
+				set[string(k)] = struct{}{}
+			}
+		}
 		if set != nil {
-			if _, dup := set[key]; dup {
+			if _, dup := set[string(key)]; dup {
 				s.reason = ReasonDuplicateKey
 				return len(s.b)
 			}
-			set[key] = struct{}{}
+			set[string(key)] = struct{}{}
 		} else {
 			for _, k := range keys {
-				if k == key {
+				if bytes.Equal(k, key) {
 					s.reason = ReasonDuplicateKey
 					return len(s.b)
 				}
 			}
 			keys = append(keys, key)
-			if len(keys) > linear {
-				set = make(map[string]struct{}, 2*linear)
-				for _, k := range keys {
-					set[k] = struct{}{}
-				}
-			}
 		}
 		child := levelOther
 		if lvl != levelOther {
 			for _, f := range readFields[lvl] {
-				if key != f && strings.EqualFold(key, f) {
+				if string(key) != f && bytes.EqualFold(key, []byte(f)) {
 					s.reason = ReasonCaseVariantKey
 					return len(s.b)
 				}
 			}
 			switch {
-			case lvl == levelBody && key == "data":
+			case lvl == levelBody && string(key) == "data":
 				child = levelData
-			case lvl == levelData && key == "error":
+			case lvl == levelData && string(key) == "error":
 				child = levelError
 			}
 		}
@@ -142,14 +142,14 @@ func (s *strictScanner) object(i, lvl int) int {
 	return i + 1
 }
 
-// keyString returns the value of a quoted JSON key. Keys without escapes
-// are not unescaped (the string conversion is the only copy).
-func keyString(raw []byte) string {
+// keyBytes returns the value of a quoted JSON key: a slice of raw when it
+// has no escapes, else a decoded copy.
+func keyBytes(raw []byte) []byte {
 	if bytes.IndexByte(raw, '\\') < 0 {
-		return string(raw[1 : len(raw)-1])
+		return raw[1 : len(raw)-1]
 	}
 	s, _ := unescapeString(raw) // raw is a valid JSON string
-	return s
+	return []byte(s)
 }
 
 // numberOK reports whether the JSON number lit is one every common parser

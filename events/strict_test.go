@@ -176,3 +176,27 @@ func FuzzStrictCheck(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkStrictCheck measures the walk behind the duplicate-key,
+// case-variant and number rules on the typical body; BenchmarkJSONValid,
+// encoding/json's own syntax check over the same bytes, is its baseline.
+func BenchmarkStrictCheck(b *testing.B) {
+	b.SetBytes(int64(len(benchBody)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if r := strictCheck(benchBody); r != "" {
+			b.Fatal(r)
+		}
+	}
+}
+
+// BenchmarkJSONValid is the baseline of BenchmarkStrictCheck.
+func BenchmarkJSONValid(b *testing.B) {
+	b.SetBytes(int64(len(benchBody)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if !json.Valid(benchBody) {
+			b.Fatal("invalid")
+		}
+	}
+}
