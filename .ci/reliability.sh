@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
 # Reliability and security checks that take longer than `go test ./...`:
 # the hostile-input, fault and leak tests under the race detector, the
-# graceful-shutdown test of the real binary, every root fuzz target for a
-# bounded time, and a soak run of `geminihook serve` with accounting.
+# graceful-shutdown tests of the real binary (with Pub/Sub stalled too),
+# the HTTP server's limits against slow and idle clients on loopback, every
+# root fuzz target for a bounded time, and a soak run of `geminihook serve`
+# with accounting.
 #
 # usage: .ci/reliability.sh [--short]
-#   --short (or RELIABILITY_SHORT=1): fuzz 10s per target, soak 5s; a few
-#   minutes in all. This is what .ci/run uses.
-#   Full mode: RELIABILITY_FUZZTIME (default 60s) per target and
+#   --short (or RELIABILITY_SHORT=1): fuzz 10s per target, soak 5s, 300
+#   clients stalling mid-headers and 2,000 idle connections; a few minutes
+#   in all. This is what .ci/run uses.
+#   Full mode: RELIABILITY_FUZZTIME (default 60s) per target,
 #   RELIABILITY_SOAK (default 60s) of load at RELIABILITY_RATE (default 100)
-#   deliveries a second.
+#   deliveries a second, RELIABILITY_SLOW_CLIENTS (default 1500) stalled and
+#   RELIABILITY_IDLE_CONNS (default 10000) idle connections (needs
+#   `ulimit -n` above the latter; the script raises the soft limit).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -26,9 +31,13 @@ done
 if [[ $short == 1 ]]; then
 	fuzztime=${RELIABILITY_FUZZTIME:-10s}
 	soak=${RELIABILITY_SOAK:-5s}
+	slow_clients=${RELIABILITY_SLOW_CLIENTS:-300}
+	idle_conns=${RELIABILITY_IDLE_CONNS:-2000}
 else
 	fuzztime=${RELIABILITY_FUZZTIME:-60s}
 	soak=${RELIABILITY_SOAK:-60s}
+	slow_clients=${RELIABILITY_SLOW_CLIENTS:-1500}
+	idle_conns=${RELIABILITY_IDLE_CONNS:-10000}
 fi
 rate=${RELIABILITY_RATE:-100}
 logdir=$(mktemp -d)
@@ -38,15 +47,28 @@ summary=()
 step() { printf '\n== %s\n' "$*"; }
 
 step "vet"
-go vet . ./internal/soak ./cmd/geminihook
+go vet . ./internal/soak ./internal/httpserver ./cmd/geminihook
 
 step "hostile input, faults and leaks (race detector)"
 go test -race -count=1 -run 'TestHostileInput|TestForgedFloodIsCheap|TestPublishFaults|TestSecret|TestJWKSFaults|TestQuarantineAndOther|TestLogsHoldNoSecrets|TestMisconfiguredSecret|^FuzzHandler' .
 
-step "graceful shutdown of the real binary (race detector)"
-go test -race -count=1 -v -run 'TestServeShutdownDrainsInFlight' ./cmd/geminihook | tee "$logdir/shutdown.log" | grep -E '^(---|\s+shutdown_test|ok|FAIL)' || true
-grep -q '^--- PASS: TestServeShutdownDrainsInFlight' "$logdir/shutdown.log" || { cat "$logdir/shutdown.log"; exit 1; }
-summary+=("shutdown: $(grep -o 'SIGTERM with.*' "$logdir/shutdown.log" | head -1)")
+step "HTTP server limits: timeouts, header cap, connection cap, refusals, shutdown (race detector)"
+go test -race -count=1 ./internal/httpserver
+
+step "graceful shutdown of the real binary, also with Pub/Sub stalled (race detector)"
+go test -race -count=1 -v -run 'TestServeShutdownDrainsInFlight|TestServeShutdownWithPubSubStalled|TestServeAnswersEveryRequest' ./cmd/geminihook | tee "$logdir/shutdown.log" | grep -E '^(---|\s+(shutdown|serve)_test|ok|FAIL)' || true
+for t in TestServeShutdownDrainsInFlight TestServeShutdownWithPubSubStalled TestServeAnswersEveryRequest; do
+	grep -q "^--- PASS: $t" "$logdir/shutdown.log" || { cat "$logdir/shutdown.log"; exit 1; }
+done
+while IFS= read -r line; do summary+=("shutdown: $line"); done < <(grep -oE 'SIGTERM with.*' "$logdir/shutdown.log")
+
+step "slow clients on loopback: $slow_clients stalled mid-headers, $idle_conns idle"
+if (( $(ulimit -n) < idle_conns + 2048 )); then
+	ulimit -n $((idle_conns + 2048)) 2>/dev/null || echo "reliability.sh: cannot raise ulimit -n to $((idle_conns + 2048)); idle connections may be refused" >&2
+fi
+GEMINIHOOK_SLOW_CLIENTS=$slow_clients GEMINIHOOK_IDLE_CONNS=$idle_conns go test -count=1 -v -run '^TestServeUnderSlowClients$' ./cmd/geminihook | tee "$logdir/slow.log" | grep -E '^(---|\s+slowclients_test|ok|FAIL)' || true
+grep -q '^--- PASS: TestServeUnderSlowClients' "$logdir/slow.log" || { cat "$logdir/slow.log"; exit 1; }
+while IFS= read -r line; do summary+=("$line"); done < <(grep -oE 'slow clients: .*' "$logdir/slow.log")
 
 for target in $(go test -list '^Fuzz' . | grep '^Fuzz'); do
 	step "fuzz $target for $fuzztime"

@@ -119,6 +119,10 @@ const (
 	ReasonEmptyType          = "empty_type"          // "type" is ""
 	ReasonUnsupportedVersion = "unsupported_version" // "version" present and not "v1"
 	ReasonDataNotObject      = "data_not_object"     // "data" present and not an object or null
+	ReasonDuplicateKey       = "duplicate_key"       // a key repeated within one object, anywhere
+	ReasonCaseVariantKey     = "case_variant_key"    // a key differing only in case from a field Parse reads, at its level
+	ReasonNumberOutOfRange   = "number_out_of_range" // a number over MaxNumberLength bytes or beyond float64
+	ReasonMessageTooLarge    = "message_too_large"   // the event's message would exceed MaxMessageBytes
 )
 
 // MalformedError reports why a body cannot be understood. It never holds
@@ -185,9 +189,14 @@ type wireError struct {
 //   - A body that cannot be understood gives an error wrapping ErrMalformed,
 //     a *MalformedError; the Event is then the zero value.
 //
-// Field names are matched as encoding/json matches them (an exact match, else
-// a case-insensitive one) and, for a repeated key, the last occurrence wins;
-// repeated "data" objects are merged, later members winning.
+// Field names are matched exactly. Bodies that consumers would read
+// differently are malformed: a key repeated within any object
+// ([ReasonDuplicateKey]), a key differing only in case from a field Parse
+// reads at the same level ([ReasonCaseVariantKey]; keys inside
+// user_metadata may differ in case), a number that common parsers refuse
+// ([ReasonNumberOutOfRange]). So is a body whose event's message would
+// exceed Pub/Sub's limit ([ReasonMessageTooLarge]); its quarantine message
+// fits for any body up to MaxBodyBytes.
 // Unknown fields are kept in Payload and never cause an error. SCHEMA.md lists
 // every leniency. Each run of invalid UTF-8 in m.ID or m.Scheme is replaced
 // by one U+FFFD so the event survives a JSON round trip.
@@ -212,6 +221,11 @@ func Parse(body []byte, m Meta) (Event, error) {
 	}
 	if payloadStart(body) != '{' { // null decodes without error
 		return Event{}, malformed(ReasonNotObject)
+	}
+	// With no repeated key and no case variant of a read field, what
+	// encoding/json matched above is exactly the field of that name.
+	if reason := strictCheck(body); reason != "" {
+		return Event{}, malformed(reason)
 	}
 	if isAbsent(w.Type) {
 		return Event{}, malformed(ReasonMissingType)
@@ -272,6 +286,9 @@ func Parse(body []byte, m Meta) (Event, error) {
 		if b, err := json.Marshal(v); err == nil {
 			e.UserMetadata = b
 		}
+	}
+	if !fitsMessage(&e) {
+		return Event{}, malformed(ReasonMessageTooLarge)
 	}
 	return e, nil
 }

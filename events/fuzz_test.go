@@ -18,6 +18,8 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(`{"type":"batch.succeeded","version":"v1","timestamp":"2026-01-22T12:00:00Z","data":{"id":"batch_123456","output_file_uri":"gs://my-bucket/results.jsonl"}}`))
 	f.Add([]byte(`{"type":"x","data":{"error":{"code":1e400,"message":"\ud800"}},"user_metadata":{"k":"\u2028"}}`))
 	f.Add([]byte(`{"type":"a","timestamp":"9999-12-31T23:59:59.999999999-23:59"}`))
+	f.Add([]byte(`{"type":"batch.failed","TYPE":"batch.succeeded","data":{"id":1e400,"ID":2}}`))
+	f.Add([]byte(`{"type":"x","user_metadata":{"k":1,"K":2,"k":3}}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		m := Meta{ID: "msg_fuzz", ReceivedAt: receivedAt, Scheme: SchemeHMAC}
 		e, err := Parse(body, m)
@@ -55,6 +57,9 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("NewMessage of a parsed event: %v", err)
 		}
 		checkAttributes(t, msg.Attributes)
+		if n := MessageSize(msg); n > MaxMessageBytes {
+			t.Fatalf("accepted an event whose message is %d bytes", n)
+		}
 		back, err := Decode(msg)
 		if err != nil {
 			t.Fatalf("Decode: %v", err)

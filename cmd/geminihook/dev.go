@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -30,74 +29,99 @@ func init() {
 func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("dev", stderr)
 	host := fs.String("host", "127.0.0.1", "address to listen on")
-	port := fs.String("port", envOr("PORT", "8080"), "port to listen on")
-	demo := fs.Bool("demo", false, "send one signed delivery of every event type through both schemes, print what was published, and exit")
+	port := fs.String("port", envOr("PORT", "8080"), "port to listen on (0 picks a free one)")
+	demo := fs.Bool("demo", false, "send one signed delivery of every event type through both schemes, print what was published, and exit (the dev state file is left alone)")
 	secret := fs.String("secret", "", "whsec_ secret to accept (default: a fresh one)")
+	limits := serverFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "geminihook dev: unexpected argument %q (dev takes only flags)\n", fs.Arg(0))
+		fs.Usage()
+		return errUsage
+	}
 
+	// Bind first: a busy port fails here, before the state file of the
+	// dev server that holds it is touched, and the demo can only ever
+	// deliver to this process.
+	ln, err := listen(*host, *port)
+	if err != nil {
+		return err
+	}
 	stack, err := devstack.Start(ctx, devstack.Options{Secret: *secret})
 	if err != nil {
+		ln.Close()
 		return err
 	}
 	defer stack.Close()
 	for k, v := range stack.Env() {
 		os.Setenv(k, v)
 	}
-	addr := net.JoinHostPort(*host, *port)
-	url := "http://" + addr
-	statePath, err := saveDevState(devState{URL: url, Secret: stack.Secret, KeyID: stack.Key.KID(), KeyPEM: encodeRSAKey(stack.Key.Private())})
-	if err != nil {
-		return fmt.Errorf("save dev state: %w", err)
+	url := "http://" + ln.Addr().String()
+	statePath := "(not written: --demo)"
+	if !*demo {
+		statePath, err = saveDevState(devState{
+			URL: url, Secret: stack.Secret, KeyID: stack.Key.KID(), KeyPEM: encodeRSAKey(stack.Key.Private()),
+			PubSubEmulatorHost: stack.PubSub.Addr, Project: stack.Project, Prefix: stack.Prefix,
+		})
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("save dev state: %w", err)
+		}
 	}
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	printer, err := startPrinter(ctx, stack, stdout)
 	if err != nil {
+		ln.Close()
 		return err
 	}
 	defer printer.stop()
 
 	served := make(chan error, 1)
-	go func() { served <- serveFunction(ctx, *host, *port) }()
-	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
-	err = waitListening(wctx, addr)
-	wcancel()
-	if err != nil {
-		cancel()
-		if serr := <-served; serr != nil {
-			return serr
-		}
-		return err
-	}
+	go func() { served <- serveFunction(ctx, ln, *limits) }()
 
 	fmt.Fprintf(stderr, `geminihook dev: function %s at %s
   Pub/Sub emulator %s, project %s, topics %s{batch,interaction,video,other,quarantine}
-  JWKS %s (kid %s); local dev secret and key written to %s (throwaway, local only)
-  send a delivery:  go run ./cmd/geminihook send --type batch.succeeded   (or --scheme jwt)
+  JWKS %s (kid %s); local dev secret and key: %s (throwaway, local only)
 `, "GeminiWebhook", url, stack.PubSub.Addr, stack.Project, stack.Prefix, stack.JWKS.URL, stack.Key.KID(), statePath)
 
 	if *demo {
-		err := runDemo(ctx, url, printer, stdout)
+		err := runDemo(ctx, url, stack, printer, stdout)
 		cancel()
 		if serr := <-served; err == nil {
 			err = serr
 		}
 		return err
 	}
+	fmt.Fprintf(stderr, "  send a delivery:  go run ./cmd/geminihook send --type batch.succeeded   (or --scheme jwt)\n")
 	return <-served
 }
 
 // runDemo sends every event type through both schemes and waits until each
-// delivery's message has been printed.
-func runDemo(ctx context.Context, url string, p *printer, stdout io.Writer) error {
+// delivery's message has been printed. It signs with the stack's secret and
+// key directly: the dev state file belongs to a dev server that keeps
+// running, which the demo is not.
+func runDemo(ctx context.Context, url string, stack *devstack.Stack, p *printer, stdout io.Writer) error {
+	keyFile, err := os.CreateTemp("", "geminihook-demo-*.pem")
+	if err != nil {
+		return fmt.Errorf("demo key: %w", err)
+	}
+	defer os.Remove(keyFile.Name())
+	_, err = keyFile.WriteString(encodeRSAKey(stack.Key.Private()))
+	if cerr := keyFile.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("demo key: %w", err)
+	}
 	client := &http.Client{Timeout: 10 * time.Second}
 	want := 0
 	for _, scheme := range []string{"hmac", "jwt"} {
 		for i, typ := range samples.Types {
-			o := signOptions{scheme: scheme, eventType: typ}
+			o := signOptions{scheme: scheme, eventType: typ, secret: stack.Secret, keyFile: keyFile.Name(), kid: stack.Key.KID()}
 			body := samples.Body(typ, i+1, time.Now())
 			status, answer, err := o.send(ctx, client, url, body)
 			if err != nil {

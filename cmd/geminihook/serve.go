@@ -2,73 +2,127 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
+	"strconv"
+	"strings"
+	"syscall"
 	"time"
 
-	"github.com/GoogleCloudPlatform/functions-framework-go/funcframework"
-
 	"github.com/geminihook/geminihook"
+	"github.com/geminihook/geminihook/internal/httpserver"
 )
 
 func init() {
 	addCommand(command{
 		name:    "serve",
-		summary: "run the function locally exactly as deployed (Functions Framework; honours PORT and the environment)",
+		summary: "run the function locally as deployed, behind an HTTP server with timeouts and connection limits (honours PORT and the environment)",
 		run:     runServe,
 	})
 }
 
-// shutdownGrace is how long serve waits for deliveries in flight after
-// SIGTERM: inside the 10 seconds Cloud Run allows.
+// shutdownGrace is the whole budget of a shutdown after SIGTERM: cutting
+// unfinished reads, answering deliveries in flight, closing the publishers
+// and the connections. Inside the 10 seconds Cloud Run allows.
 const shutdownGrace = 8 * time.Second
+
+// readyTimeout bounds the start-up check of the configuration.
+const readyTimeout = 20 * time.Second
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("serve", stderr)
 	host := fs.String("host", "127.0.0.1", "address to listen on (0.0.0.0 to accept other hosts)")
-	port := fs.String("port", envOr("PORT", "8080"), "port to listen on (default $PORT or 8080)")
+	port := fs.String("port", envOr("PORT", "8080"), "port to listen on (default $PORT or 8080; 0 picks a free one)")
+	limits := serverFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
-	fmt.Fprintf(stderr, "geminihook: serving %s on http://%s\n", geminihook.EntryPoint, net.JoinHostPort(*host, *port))
-	return serveFunction(ctx, *host, *port)
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "geminihook serve: unexpected argument %q (serve takes only flags)\n", fs.Arg(0))
+		fs.Usage()
+		return errUsage
+	}
+	rctx, cancel := context.WithTimeout(ctx, readyTimeout)
+	err := geminihook.Ready(rctx)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("the function cannot serve deliveries:\n%s", indentProblems(err))
+	}
+	ln, err := listen(*host, *port)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "geminihook: serving %s on http://%s\n", geminihook.EntryPoint, ln.Addr())
+	return serveFunction(ctx, ln, *limits)
 }
 
-// serveFunction runs the registered function through the Functions
-// Framework until ctx ends, then drains deliveries in flight and flushes
-// the publishers.
-func serveFunction(ctx context.Context, host, port string) error {
-	if os.Getenv("FUNCTION_TARGET") == "" {
-		os.Setenv("FUNCTION_TARGET", geminihook.EntryPoint)
+// serverFlags adds the HTTP server's limits to fs; the defaults are
+// httpserver's.
+func serverFlags(fs *flag.FlagSet) *httpserver.Options {
+	o := &httpserver.Options{}
+	fs.DurationVar(&o.ReadHeaderTimeout, "read-header-timeout", httpserver.DefaultReadHeaderTimeout, "longest time to read a request's line and headers")
+	fs.DurationVar(&o.ReadTimeout, "read-timeout", httpserver.DefaultReadTimeout, "longest time to read a whole request, body included")
+	fs.DurationVar(&o.IdleTimeout, "idle-timeout", httpserver.DefaultIdleTimeout, "longest time a kept-alive connection waits for its next request")
+	fs.IntVar(&o.MaxHeaderBytes, "max-header-bytes", httpserver.DefaultMaxHeaderBytes, "cap on a request's line and headers, in bytes")
+	fs.IntVar(&o.MaxConns, "max-conns", httpserver.DefaultMaxConns, "cap on open connections; more wait in the kernel's accept queue")
+	return o
+}
+
+// indentProblems lists each line of err's message on its own indented line.
+func indentProblems(err error) string {
+	var b strings.Builder
+	for _, line := range strings.Split(err.Error(), "\n") {
+		if line = strings.TrimSpace(line); line != "" {
+			b.WriteString("  - " + line + "\n")
+		}
 	}
+	return strings.TrimRight(b.String(), "\n")
+}
+
+// errPortInUse is returned when the port is taken by another process.
+var errPortInUse = errors.New("port in use, try --port")
+
+// listen binds host:port at once, so that a busy or invalid port fails
+// before anything else happens.
+func listen(host, port string) (net.Listener, error) {
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return nil, fmt.Errorf("invalid port %q: want a number from 0 to 65535", port)
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, port))
+	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return nil, fmt.Errorf("listen on %s: %w", net.JoinHostPort(host, port), errPortInUse)
+		}
+		return nil, fmt.Errorf("listen on %s: %w", net.JoinHostPort(host, port), err)
+	}
+	return ln, nil
+}
+
+// serveFunction serves the registered function on ln until ctx ends, then
+// shuts down within shutdownGrace: unfinished body reads are cut, new
+// deliveries are answered 503 shutting_down, deliveries in flight get
+// their answers, the publishers are closed under their own deadline, and
+// connections still open when the budget runs out are closed.
+func serveFunction(ctx context.Context, ln net.Listener, opts httpserver.Options) error {
+	opts.Drain = geminihook.Shutdown
+	srv := httpserver.New(http.HandlerFunc(geminihook.GeminiWebhook), opts)
 	errc := make(chan error, 1)
-	go func() { errc <- funcframework.StartHostPort(host, port) }()
+	go func() { errc <- srv.Serve(ln) }()
 	select {
 	case err := <-errc:
-		return fmt.Errorf("functions framework: %w", err)
+		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
-	return geminihook.Shutdown(sctx)
-}
-
-// waitListening polls addr until it accepts a connection or ctx ends.
-func waitListening(ctx context.Context, addr string) error {
-	for {
-		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
-		if err == nil {
-			c.Close()
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%s is not listening: %w", addr, err)
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
+	err := srv.Shutdown(sctx)
+	<-errc
+	return err
 }
 
 // envOr returns the environment variable name, or def when it is unset.

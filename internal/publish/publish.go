@@ -19,6 +19,21 @@ import (
 // ErrClosed is returned by Publish after Close.
 var ErrClosed = errors.New("publish: publisher closed")
 
+// ErrTooLarge is returned by Publish, before anything is sent, for a message
+// larger than its topic's publish request can carry: the client would fail
+// it with "item size exceeds bundle byte limit" on every attempt. Sending it
+// again cannot help; events.Parse quarantines bodies whose event would not
+// fit, so only a body over events.MaxBodyBytes can get here.
+var ErrTooLarge = errors.New("publish: message exceeds Pub/Sub's request size limit")
+
+// ErrCloseTimeout is returned by Close when the publishers could not send
+// what they hold within CloseTimeout; the messages still unsent are lost
+// to this process (their deliveries were answered 503, so Gemini retries).
+var ErrCloseTimeout = errors.New("publish: close timed out")
+
+// DefaultCloseTimeout is the default of Options.CloseTimeout.
+const DefaultCloseTimeout = 2 * time.Second
+
 // Options tunes publishing; the zero value of each field is its default.
 type Options struct {
 	// Timeout bounds one publish, from the call to the server's answer.
@@ -34,14 +49,21 @@ type Options struct {
 	// NumGoroutines bounds the batches of one topic in flight at once.
 	// Default: the client's, 25 per GOMAXPROCS.
 	NumGoroutines int
+	// CloseTimeout bounds Close: flushing what the publishers hold and
+	// closing the client. With Pub/Sub stalled, Close returns
+	// ErrCloseTimeout then instead of waiting on the client, so a shutdown
+	// stays inside Cloud Run's 10 seconds. Default DefaultCloseTimeout.
+	CloseTimeout time.Duration
 }
 
 // Publisher publishes to the five family topics of one prefix. It holds one
 // client and one pubsub.Publisher per topic and is safe for concurrent use.
 type Publisher struct {
-	client  *pubsub.Client
-	timeout time.Duration
-	topics  map[events.Family]*pubsub.Publisher
+	client       *pubsub.Client
+	timeout      time.Duration
+	closeTimeout time.Duration
+	topics       map[events.Family]*pubsub.Publisher
+	maxBytes     map[events.Family]int // largest message each topic's request carries
 
 	mu     sync.RWMutex
 	closed bool
@@ -60,11 +82,17 @@ func New(ctx context.Context, project, prefix string, opts Options, clientOpts .
 	if opts.CountThreshold <= 0 {
 		opts.CountThreshold = 100
 	}
+	if opts.CloseTimeout <= 0 {
+		opts.CloseTimeout = DefaultCloseTimeout
+	}
 	client, err := pubsub.NewClient(ctx, project, clientOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("pubsub client: %w", err)
 	}
-	p := &Publisher{client: client, timeout: opts.Timeout, topics: make(map[events.Family]*pubsub.Publisher)}
+	p := &Publisher{
+		client: client, timeout: opts.Timeout, closeTimeout: opts.CloseTimeout,
+		topics: make(map[events.Family]*pubsub.Publisher), maxBytes: make(map[events.Family]int),
+	}
 	for _, f := range events.Families() {
 		pub := client.Publisher(events.Topic(prefix, f))
 		pub.PublishSettings.DelayThreshold = opts.DelayThreshold
@@ -76,6 +104,7 @@ func New(ctx context.Context, project, prefix string, opts Options, clientOpts .
 		// library's default minute.
 		pub.PublishSettings.Timeout = opts.Timeout
 		p.topics[f] = pub
+		p.maxBytes[f] = MaxMessageBytes(pub.String())
 	}
 	return p, nil
 }
@@ -83,11 +112,15 @@ func New(ctx context.Context, project, prefix string, opts Options, clientOpts .
 // Publish sends m to the topic of family f and returns the server's message
 // id once Pub/Sub has acknowledged it. It fails when the server refuses the
 // message, when Timeout passes, or when ctx ends first; in each case the
-// caller must not report success.
+// caller must not report success. A message over its topic's
+// MaxMessageBytes fails with ErrTooLarge before anything is sent.
 func (p *Publisher) Publish(ctx context.Context, f events.Family, m events.Message) (string, error) {
 	pub, ok := p.topics[f]
 	if !ok {
 		return "", fmt.Errorf("publish: no topic for family %q", f)
+	}
+	if n := events.MessageSize(m); n > p.maxBytes[f] {
+		return "", fmt.Errorf("publish %s: %d bytes, at most %d: %w", pub.ID(), n, p.maxBytes[f], ErrTooLarge)
 	}
 	p.mu.RLock()
 	if p.closed {
@@ -106,7 +139,9 @@ func (p *Publisher) Publish(ctx context.Context, f events.Family, m events.Messa
 }
 
 // Close sends every message already handed to Publish, stops the
-// publishers and closes the client. Publish calls after Close fail.
+// publishers and closes the client, within CloseTimeout; past it, Close
+// returns ErrCloseTimeout and leaves the rest to finish in the background.
+// Publish calls after Close fail with ErrClosed.
 func (p *Publisher) Close() error {
 	p.mu.Lock()
 	if p.closed {
@@ -115,8 +150,24 @@ func (p *Publisher) Close() error {
 	}
 	p.closed = true
 	p.mu.Unlock()
-	for _, pub := range p.topics {
-		pub.Stop() // waits until buffered messages are sent
+	done := make(chan error, 1)
+	go func() {
+		var wg sync.WaitGroup
+		for _, pub := range p.topics {
+			wg.Go(pub.Stop) // each waits until its buffered messages are sent
+		}
+		wg.Wait()
+		done <- p.client.Close()
+	}()
+	t := time.NewTimer(p.closeTimeout)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		if err != nil {
+			return fmt.Errorf("close pubsub client: %w", err)
+		}
+		return nil
+	case <-t.C:
+		return fmt.Errorf("publish: flushing and closing took over %s: %w", p.closeTimeout, ErrCloseTimeout)
 	}
-	return p.client.Close()
 }

@@ -22,11 +22,13 @@ type reactor struct {
 	mu    sync.Mutex
 	err   error
 	delay time.Duration
+	calls int
 }
 
 func (r *reactor) React(any) (bool, any, error) {
 	r.mu.Lock()
 	err, delay := r.err, r.delay
+	r.calls++
 	r.mu.Unlock()
 	time.Sleep(delay)
 	if err != nil {

@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -110,20 +111,17 @@ type Process struct {
 	exited  time.Time
 }
 
-// Serve starts bin serve on a free port of 127.0.0.1 with exactly env as
-// its environment (plus PATH and HOME), and waits until it accepts
-// connections. The process is killed when ctx ends.
-func Serve(ctx context.Context, bin string, env map[string]string) (*Process, error) {
-	port, err := FreePort()
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.CommandContext(ctx, bin, "serve", "--host", "127.0.0.1", "--port", port)
+// Serve starts bin serve on a free port of 127.0.0.1 (--port 0) with
+// exactly env as its environment (plus PATH and HOME) and args after the
+// port flags, and waits until it says where it serves, which it does only
+// once bound. The process is killed when ctx ends.
+func Serve(ctx context.Context, bin string, env map[string]string, args ...string) (*Process, error) {
+	cmd := exec.CommandContext(ctx, bin, append([]string{"serve", "--host", "127.0.0.1", "--port", "0"}, args...)...)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	p := &Process{URL: "http://127.0.0.1:" + port, cmd: cmd, out: &lockedBuffer{}, done: make(chan struct{})}
+	p := &Process{cmd: cmd, out: &lockedBuffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.out, p.out
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s serve: %w", bin, err)
@@ -133,11 +131,10 @@ func Serve(ctx context.Context, bin string, env map[string]string) (*Process, er
 		p.exited = time.Now()
 		close(p.done)
 	}()
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
-		c, err := net.DialTimeout("tcp", "127.0.0.1:"+port, 200*time.Millisecond)
-		if err == nil {
-			c.Close()
+		if m := servingLine.FindStringSubmatch(p.out.String()); m != nil {
+			p.URL = m[1]
 			return p, nil
 		}
 		select {
@@ -147,10 +144,13 @@ func Serve(ctx context.Context, bin string, env map[string]string) (*Process, er
 		}
 		if time.Now().After(deadline) {
 			p.Kill()
-			return nil, fmt.Errorf("serve is not listening on %s after 15s: %s", port, p.out.String())
+			return nil, fmt.Errorf("serve did not report its address within 30s: %s", p.out.String())
 		}
 	}
 }
+
+// servingLine is what serve prints once it is bound.
+var servingLine = regexp.MustCompile(`geminihook: serving \S+ on (http://127\.0\.0\.1:[0-9]+)\n`)
 
 // Output returns everything the process wrote to stdout and stderr so far.
 func (p *Process) Output() string { return p.out.String() }
