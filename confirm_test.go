@@ -37,7 +37,7 @@ type confirmHarness struct {
 // newConfirmHarness starts the harness with GEMINI_CONFIRM=mode ("" leaves
 // it unset) and the key in Secret Manager. Backoff is short so that
 // retries fit a test.
-func newConfirmHarness(t *testing.T, mode string, o harnessOptions) *confirmHarness {
+func newConfirmHarness(t testing.TB, mode string, o harnessOptions) *confirmHarness {
 	t.Helper()
 	api := geminijobs.New(geminijobs.Options{APIKey: testAPIKey})
 	srv := httptest.NewServer(api)
@@ -96,7 +96,10 @@ func (h *confirmHarness) published(f events.Family) (events.Event, map[string]st
 
 func (h *confirmHarness) wantAnswer(r response, status int, result, reason string) {
 	h.t.Helper()
-	a := decodeAnswer(h.t.(*testing.T), r)
+	var a answer
+	if err := json.Unmarshal([]byte(r.body), &a); err != nil {
+		h.t.Fatalf("answer %q is not JSON: %v", r.body, err)
+	}
 	if r.status != status || a.Result != result || a.Reason != reason {
 		h.t.Fatalf("answered %d %+v, want %d %s %s", r.status, a, status, result, reason)
 	}
