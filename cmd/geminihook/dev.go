@@ -38,7 +38,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return errUsage
 	}
 
-	stack, err := devstack.Start(ctx, devstack.Options{Secret: *secret})
+	stack, err := devstack.Start(ctx, devstack.Options{Secret: *secret, Confirm: true})
 	if err != nil {
 		return err
 	}

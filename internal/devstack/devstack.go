@@ -46,6 +46,7 @@ type Stack struct {
 	Jobs    *geminijobs.Server
 	JobsURL string
 	jobs    *httptest.Server
+	confirm bool
 }
 
 // Options configures Start; the zero value of each field is its default.
@@ -54,11 +55,16 @@ type Options struct {
 	Key    *verifytest.Key              // default: a fresh 2048-bit key with kid KeyID
 	Prefix string                       // default "gemini-"
 	PubSub []pstest.ServerReactorOption // fault injection for tests
+	// Confirm points the function at the local Gemini API (Env sets
+	// GEMINI_API_KEY_SECRET and GEMINI_API_BASE_URL), so that it confirms
+	// JWT-signed deliveries by default; the API knows only what Seed
+	// stored. Off, the API still runs but the function is not told of it.
+	Confirm bool
 }
 
 // Start runs a stack. Close it when done.
 func Start(ctx context.Context, opts Options) (*Stack, error) {
-	s := &Stack{Project: Project, Prefix: opts.Prefix, Secret: opts.Secret, Key: opts.Key}
+	s := &Stack{Project: Project, Prefix: opts.Prefix, Secret: opts.Secret, Key: opts.Key, confirm: opts.Confirm}
 	if s.Prefix == "" {
 		s.Prefix = Prefix
 	}
@@ -95,17 +101,21 @@ func (s *Stack) TopicName(f events.Family) string {
 	return "projects/" + s.Project + "/topics/" + events.Topic(s.Prefix, f)
 }
 
-// Env is the function's environment for this stack.
+// Env is the function's environment for this stack; with Options.Confirm
+// it names the local Gemini API and its key.
 func (s *Stack) Env() map[string]string {
-	return map[string]string{
+	env := map[string]string{
 		"GOOGLE_CLOUD_PROJECT":  s.Project,
 		"PUBSUB_EMULATOR_HOST":  s.PubSub.Addr,
 		"GEMINI_WEBHOOK_SECRET": s.Secret,
 		"GEMINI_TOPIC_PREFIX":   s.Prefix,
 		"GEMINI_JWKS_URL":       s.JWKS.URL,
-		"GEMINI_API_KEY_SECRET": "literal:" + APIKey,
-		"GEMINI_API_BASE_URL":   s.JobsURL,
 	}
+	if s.confirm {
+		env["GEMINI_API_KEY_SECRET"] = "literal:" + APIKey
+		env["GEMINI_API_BASE_URL"] = s.JobsURL
+	}
+	return env
 }
 
 // Seed makes the local Gemini API report about resource (an event's

@@ -28,6 +28,9 @@ func TestStack(t *testing.T) {
 		}
 	}
 	env := s.Env()
+	if _, ok := env["GEMINI_API_KEY_SECRET"]; ok {
+		t.Errorf("the function is pointed at the local Gemini API without Options.Confirm: %v", env)
+	}
 	if !strings.HasPrefix(env["GEMINI_WEBHOOK_SECRET"], "whsec_") || !strings.HasPrefix(env["PUBSUB_EMULATOR_HOST"], "127.0.0.1:") ||
 		env["GOOGLE_CLOUD_PROJECT"] != Project || env["GEMINI_TOPIC_PREFIX"] != Prefix {
 		t.Fatalf("env %v", env)
@@ -56,7 +59,7 @@ func TestStack(t *testing.T) {
 // real SDK, as the function started with Env would.
 func TestSeed(t *testing.T) {
 	ctx := context.Background()
-	s, err := Start(ctx, Options{})
+	s, err := Start(ctx, Options{Confirm: true})
 	if err != nil {
 		t.Fatal(err)
 	}
