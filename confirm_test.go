@@ -437,3 +437,28 @@ func TestConfirmConfig(t *testing.T) {
 	}
 	assertNoLeak(t, "logs", h.logs.String(), testAPIKey)
 }
+
+// TestConfirmKeyRereadAfterRefusal: a refused key is read again from
+// Secret Manager (a rotation may have replaced it), at most once per
+// MinRefreshInterval, while an accepted one is not re-read before MaxAge.
+func TestConfirmKeyRereadAfterRefusal(t *testing.T) {
+	h := newConfirmHarness(t, "all", harnessOptions{})
+	h.seed("batch.succeeded", 1, true)
+	h.wantAnswer(h.deliver("msg_k1", "batch.succeeded", 1, true), 200, resultPublished, "")
+	reads := h.sm.Calls("AccessSecretVersion")
+	h.wantAnswer(h.deliver("msg_k2", "batch.succeeded", 1, true), 200, resultPublished, "")
+	if n := h.sm.Calls("AccessSecretVersion"); n != reads {
+		t.Fatalf("the key was read %d times more while accepted", n-reads)
+	}
+	h.api.RevokeKey(true)
+	h.seed("batch.failed", 2, true)
+	h.wantAnswer(h.deliver("msg_k3", "batch.failed", 2, true), 503, resultUnavailable, "not_ready")
+	h.clock.Add(31 * time.Second)
+	h.api.RevokeKey(false)
+	h.wantAnswer(h.deliver("msg_k3", "batch.failed", 2, true), 200, resultPublished, "")
+	for deadline := time.Now().Add(5 * time.Second); h.sm.Calls("AccessSecretVersion") == reads; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the refused key was not read again")
+		}
+	}
+}
