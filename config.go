@@ -31,6 +31,9 @@ type config struct {
 	DynamicWebhooks bool
 	Tolerance       time.Duration
 	MaxBodyBytes    int64
+	APIKeySecret    string // Gemini API key: a Secret Manager name or literal:KEY
+	Confirm         string // confirmOff, confirmDynamic or confirmAll
+	APIBaseURL      string // "" for the SDK's default
 }
 
 // secretIsLiteral reports whether Secret holds secrets rather than naming a
@@ -54,6 +57,9 @@ func loadConfig(getenv func(string) string) (config, error) {
 		Tolerance:       e.duration("GEMINI_TIMESTAMP_TOLERANCE", DefaultTimestampTolerance, time.Second, 24*time.Hour),
 		MaxBodyBytes:    e.int("GEMINI_MAX_BODY_BYTES", DefaultMaxBodyBytes, 1024, 32<<20),
 	}
+	c.APIKeySecret = e.apiKeyConfig("GEMINI_API_KEY_SECRET")
+	c.Confirm = e.confirmMode("GEMINI_CONFIRM", c.APIKeySecret != "", c.DynamicWebhooks)
+	c.APIBaseURL = e.url("GEMINI_API_BASE_URL", "")
 	if c.Project == "" {
 		e.bad("GOOGLE_CLOUD_PROJECT", "required: the project that owns the topics")
 	}

@@ -19,12 +19,12 @@ func TestLoadConfig(t *testing.T) {
 		wantErr []string          // variables the error must name
 	}{
 		{name: "defaults", want: config{Project: "p", Secret: testSecret, TopicPrefix: DefaultTopicPrefix, JWKSURL: DefaultJWKSURL,
-			DynamicWebhooks: true, Tolerance: 5 * time.Minute, MaxBodyBytes: 1 << 20}},
+			DynamicWebhooks: true, Tolerance: 5 * time.Minute, MaxBodyBytes: 1 << 20, Confirm: confirmOff}},
 		{name: "everything set", env: map[string]string{
 			"GEMINI_TOPIC_PREFIX": "hooks_", "GEMINI_JWKS_URL": "http://127.0.0.1:1/jwks", "GEMINI_JWT_AUDIENCE": " a, ,b ",
 			"GEMINI_JWT_ISSUER": "iss", "GEMINI_DYNAMIC_WEBHOOKS": "OFF", "GEMINI_TIMESTAMP_TOLERANCE": "90s", "GEMINI_MAX_BODY_BYTES": "2048",
 		}, want: config{Project: "p", Secret: testSecret, TopicPrefix: "hooks_", JWKSURL: "http://127.0.0.1:1/jwks", Audiences: []string{"a", "b"},
-			Issuer: "iss", DynamicWebhooks: false, Tolerance: 90 * time.Second, MaxBodyBytes: 2048}},
+			Issuer: "iss", DynamicWebhooks: false, Tolerance: 90 * time.Second, MaxBodyBytes: 2048, Confirm: confirmOff}},
 		{name: "every value bad", env: map[string]string{
 			"GOOGLE_CLOUD_PROJECT": "", "GEMINI_WEBHOOK_SECRET": "whsec_!!not-base64!!", "GEMINI_TOPIC_PREFIX": "goog-x", "GEMINI_JWKS_URL": "ftp://x",
 			"GEMINI_DYNAMIC_WEBHOOKS": "maybe", "GEMINI_TIMESTAMP_TOLERANCE": "25h", "GEMINI_MAX_BODY_BYTES": "1023",

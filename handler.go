@@ -51,6 +51,7 @@ var handlerStatus = []struct {
 	{errReadBody, http.StatusBadRequest, "body_unreadable"},
 	{errPublish, http.StatusServiceUnavailable, "publish_failed"},
 	{errBusy, http.StatusServiceUnavailable, "busy"},
+	{errConfirmUnavailable, http.StatusServiceUnavailable, "gemini_unavailable"},
 	{errShuttingDown, http.StatusServiceUnavailable, "shutting_down"},
 	{errUnavailable, http.StatusServiceUnavailable, "not_ready"},
 }
@@ -122,6 +123,7 @@ type delivery struct {
 	bodyBytes   int
 	result      string
 	quarantine  string // the quarantine reason, when quarantined
+	confirmed   bool   // the Gemini API confirmed the event
 	claimFailed error  // recording a published delivery failed; it is on Pub/Sub all the same
 }
 
@@ -205,10 +207,14 @@ func (s *server) handle(r *http.Request, d *delivery) error {
 
 // publish normalizes body and publishes the message to its family topic.
 func (s *server) publish(ctx context.Context, body []byte, meta events.Meta, d *delivery) error {
-	n := events.Normalize(body, meta)
+	n, err := s.confirm.check(ctx, events.Normalize(body, meta), body, meta, d.start)
+	d.confirmed = n.Event.Confirmed
 	// The event_type attribute, not Event.Type: the attribute is the type
 	// as subscription filters see it, bounded and valid UTF-8.
 	d.family, d.eventType, d.quarantine = n.Family, n.Message.Attributes[events.AttrEventType], n.Reason
+	if err != nil {
+		return err
+	}
 	id, err := s.publisher.Publish(ctx, n.Family, n.Message)
 	if err != nil {
 		return fmt.Errorf("%w: %w", errPublish, err)
@@ -398,6 +404,9 @@ func (l deliveryLog) LogValue() slog.Value {
 	add("event_type", d.eventType)
 	add("family", string(d.family))
 	add("message_id", d.messageID)
+	if d.confirmed {
+		attrs = append(attrs, slog.Bool("confirmed", true))
+	}
 	if d.bodyBytes > 0 {
 		attrs = append(attrs, slog.Int("body_bytes", d.bodyBytes))
 	}

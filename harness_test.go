@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/geminihook/geminihook/events"
+	"github.com/geminihook/geminihook/internal/confirm"
 	"github.com/geminihook/geminihook/internal/publish"
 	"github.com/geminihook/geminihook/internal/samples"
 	"github.com/geminihook/geminihook/internal/secrets"
@@ -102,6 +103,8 @@ type harnessOptions struct {
 	noSecret   bool              // do not add a first secret version
 	publish    publish.Options
 	secretOpts secrets.Options
+	confirm    confirm.Options // the confirmation's knobs (backoff, cache)
+	budget     time.Duration   // the confirmation's budget; default confirmBudget
 }
 
 func newHarness(t testing.TB, o harnessOptions) *harness {
@@ -162,6 +165,8 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 		publish:              o.publish,
 		secrets:              o.secretOpts,
 		jwksMinRefresh:       time.Minute,
+		confirm:              o.confirm,
+		confirmBudget:        o.budget,
 	})
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -16,6 +16,7 @@ import (
 	gax "github.com/googleapis/gax-go/v2"
 	"google.golang.org/api/option"
 
+	"github.com/geminihook/geminihook/internal/confirm"
 	"github.com/geminihook/geminihook/internal/dedupe"
 	"github.com/geminihook/geminihook/internal/logging"
 	"github.com/geminihook/geminihook/internal/publish"
@@ -34,6 +35,8 @@ type buildOptions struct {
 	publish              publish.Options
 	secrets              secrets.Options
 	jwksMinRefresh       time.Duration
+	confirm              confirm.Options // APIKey, BaseURL and Now are set from the configuration
+	confirmBudget        time.Duration   // default confirmBudget
 }
 
 // function is the HTTP handler behind GeminiWebhook. It reads the
@@ -83,6 +86,7 @@ type server struct {
 	publisher publisher
 	seen      idempotency
 	secrets   *secrets.Keyring // nil unless keys come from Secret Manager
+	confirm   *confirmer       // nil when GEMINI_CONFIRM is off
 	closers   []func() error
 }
 
@@ -109,7 +113,7 @@ func (f *function) server(ctx context.Context) (*server, error) {
 	f.opts.logger.Info("function ready",
 		"project", cfg.Project, "topic_prefix", cfg.TopicPrefix,
 		"static_webhooks", cfg.Secret != "", "dynamic_webhooks", cfg.DynamicWebhooks,
-		"secret_source", secretSource(cfg))
+		"secret_source", secretSource(cfg), "confirm", cfg.Confirm)
 	return s, nil
 }
 
@@ -187,6 +191,10 @@ func buildServer(ctx context.Context, cfg config, opts buildOptions) (_ *server,
 	}
 	s.publisher = p
 	s.closers = append(s.closers, p.Close)
+
+	if s.confirm, err = newConfirmer(ctx, cfg, opts, s); err != nil {
+		return nil, err
+	}
 
 	s.seen = memoryIdempotency{dedupe.New(dedupe.Options{TTL: max(2*cfg.Tolerance, 10*time.Minute), Now: opts.now})}
 	return s, nil

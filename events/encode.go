@@ -55,11 +55,7 @@ func appendEvent(b []byte, e *Event) ([]byte, error) {
 		b = appendString(b, e.FileName)
 	}
 	if e.Error != nil {
-		b = append(b, `,"error":{"code":`...)
-		b = appendString(b, e.Error.Code)
-		b = append(b, `,"message":`...)
-		b = appendString(b, e.Error.Message)
-		b = append(b, '}')
+		b = appendError(append(b, `,"error":`...), e.Error)
 	}
 	if len(e.UserMetadata) > 0 {
 		b = append(b, `,"user_metadata":`...)
@@ -71,7 +67,31 @@ func appendEvent(b []byte, e *Event) ([]byte, error) {
 	b = appendString(b, e.PayloadVersion)
 	b = append(b, `,"payload":`...)
 	b = append(b, e.Payload...)
+	if e.Confirmed {
+		b = append(b, `,"confirmed":true,"confirmed_at":`...)
+		b = appendTime(b, e.ConfirmedAt)
+		if e.APIState != "" {
+			b = append(b, `,"api_state":`...)
+			b = appendString(b, e.APIState)
+		}
+	}
+	if e.BodyOutputURI != "" {
+		b = append(b, `,"body_output_uri":`...)
+		b = appendString(b, e.BodyOutputURI)
+	}
+	if e.BodyError != nil {
+		b = appendError(append(b, `,"body_error":`...), e.BodyError)
+	}
 	return append(b, '}'), nil
+}
+
+// appendError appends err as a JSON object.
+func appendError(b []byte, err *Error) []byte {
+	b = append(b, `{"code":`...)
+	b = appendString(b, err.Code)
+	b = append(b, `,"message":`...)
+	b = appendString(b, err.Message)
+	return append(b, '}')
 }
 
 // validate checks what the JSON form needs and Parse guarantees.
@@ -87,12 +107,16 @@ func validate(e *Event) error {
 		return fmt.Errorf("%w: empty family", errInvalidEvent)
 	case e.Outcome == "":
 		return fmt.Errorf("%w: empty outcome", errInvalidEvent)
-	case !inJSONRange(e.ReceivedAt) || !inJSONRange(e.OccurredAt):
+	case !inJSONRange(e.ReceivedAt) || !inJSONRange(e.OccurredAt) || !inJSONRange(e.ConfirmedAt):
 		return fmt.Errorf("%w: time outside years 0000-9999", errInvalidEvent)
 	case !isObject(e.Payload):
 		return fmt.Errorf("%w: payload is not a JSON object", errInvalidEvent)
 	case len(e.UserMetadata) > 0 && !isObject(e.UserMetadata):
 		return fmt.Errorf("%w: user_metadata is not a JSON object", errInvalidEvent)
+	case e.Confirmed && e.ConfirmedAt.IsZero():
+		return fmt.Errorf("%w: confirmed without confirmed_at", errInvalidEvent)
+	case !e.Confirmed && (!e.ConfirmedAt.IsZero() || e.APIState != ""):
+		return fmt.Errorf("%w: confirmed_at or api_state on an unconfirmed event", errInvalidEvent)
 	}
 	return nil
 }

@@ -92,6 +92,52 @@ type Event struct {
 	// removed; the bytes in between are kept verbatim. Parse copies it: it
 	// never aliases the body passed in.
 	Payload json.RawMessage `json:"payload"`
+	// Confirmed reports that the Gemini API was asked and reported the
+	// state Type claims (see [Event.WithConfirmation]). False, and omitted
+	// from the JSON, when the event was not checked.
+	Confirmed bool `json:"confirmed,omitempty"`
+	// ConfirmedAt is when the API reported APIState; zero unless Confirmed.
+	ConfirmedAt time.Time `json:"confirmed_at,omitzero"`
+	// APIState is the state the API reported ("JOB_STATE_SUCCEEDED",
+	// "completed"); empty unless Confirmed.
+	APIState string `json:"api_state,omitempty"`
+	// BodyOutputURI is the body's output location, kept when the API
+	// reported another one (OutputURI then holds the API's).
+	BodyOutputURI string `json:"body_output_uri,omitempty"`
+	// BodyError is the body's error, kept when the API reported another
+	// one (Error then holds the API's).
+	BodyError *Error `json:"body_error,omitempty"`
+}
+
+// Confirmation is what the Gemini API reported about an event's resource
+// when it agreed with the event.
+type Confirmation struct {
+	// At is when the API answered.
+	At time.Time
+	// APIState is the state the API reported.
+	APIState string
+	// OutputURI is the output location the API reported; "" when none.
+	OutputURI string
+	// Error is the error the API reported; nil when none.
+	Error *Error
+}
+
+// WithConfirmation returns e marked confirmed by c. The API wins: an output
+// location or error the API reported replaces the body's, and the body's
+// value, when it differs, is kept in BodyOutputURI or BodyError. A value the
+// API did not report leaves the body's in place.
+func (e Event) WithConfirmation(c Confirmation) Event {
+	e.Confirmed = true
+	e.ConfirmedAt = c.At.UTC()
+	e.APIState = c.APIState
+	if c.OutputURI != "" && c.OutputURI != e.OutputURI {
+		e.BodyOutputURI, e.OutputURI = e.OutputURI, c.OutputURI
+	}
+	if c.Error != nil && (e.Error == nil || *c.Error != *e.Error) {
+		apiErr := *c.Error
+		e.BodyError, e.Error = e.Error, &apiErr
+	}
+	return e
 }
 
 // Error is the error a failed job reports.

@@ -395,6 +395,8 @@ func TestSchemaListsEveryField(t *testing.T) {
 		UserMetadata: json.RawMessage(`{"a":"b"}`), SignatureScheme: SchemeJWT, PayloadVersion: "v1",
 		Payload: json.RawMessage(`{}`),
 	}
+	e = e.WithConfirmation(Confirmation{At: receivedAt, APIState: "JOB_STATE_FAILED", OutputURI: "files/o",
+		Error: &Error{Code: "2", Message: "api"}})
 	b, err := e.MarshalJSON()
 	if err != nil {
 		t.Fatal(err)

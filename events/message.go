@@ -32,6 +32,18 @@ const (
 	AttrSchemaVersion    = "schema_version"
 	AttrReceivedAt       = "received_at"
 	AttrQuarantineReason = "quarantine_reason"
+	// AttrConfirmed is "true" on events the Gemini API confirmed, absent
+	// otherwise.
+	AttrConfirmed = "confirmed"
+	// AttrAPIState is the state the Gemini API reported: on confirmed
+	// events and on unconfirmed quarantine messages.
+	AttrAPIState = "api_state"
+	// AttrDisputeReason, AttrAPIResource, AttrAPIDetail and AttrCheckedAt
+	// say, on an unconfirmed quarantine message, what the API said.
+	AttrDisputeReason = "dispute_reason"
+	AttrAPIResource   = "api_resource"
+	AttrAPIDetail     = "api_detail"
+	AttrCheckedAt     = "checked_at"
 	// AttrMetadataPrefix prefixes attributes copied from user_metadata.
 	AttrMetadataPrefix = "meta_"
 
@@ -119,6 +131,10 @@ func NewMessage(e Event) (Message, error) {
 	setAttr(a, AttrCESubject, e.Resource)
 	setAttr(a, AttrCEDataContentType, "application/json")
 	setAttr(a, AttrContentType, "application/json")
+	if e.Confirmed {
+		setAttr(a, AttrConfirmed, "true")
+		setAttr(a, AttrAPIState, e.APIState)
+	}
 	addMetadataAttrs(a, e.UserMetadata)
 	return Message{Data: data, Attributes: a}, nil
 }
@@ -185,8 +201,12 @@ func Normalize(body []byte, meta Meta) Normalized {
 // delivery whose body could not be understood: Data is body verbatim, and
 // the attributes carry m and [QuarantineReason] of reason. It never fails.
 func NewQuarantineMessage(body []byte, m Meta, reason error) Message {
-	r := QuarantineReason(reason)
-	a := make(map[string]string, 12)
+	return quarantineMessage(body, m, QuarantineReason(reason))
+}
+
+// quarantineMessage builds a quarantine message of body with reason r.
+func quarantineMessage(body []byte, m Meta, r string) Message {
+	a := make(map[string]string, 18)
 	setAttr(a, AttrWebhookID, m.ID)
 	setAttr(a, AttrSignatureScheme, m.Scheme)
 	setAttr(a, AttrEventFamily, string(FamilyQuarantine))
@@ -202,6 +222,46 @@ func NewQuarantineMessage(body []byte, m Meta, reason error) Message {
 		setAttr(a, AttrCETime, ts)
 	}
 	return Message{Data: body, Attributes: a}
+}
+
+// ReasonUnconfirmed is the quarantine reason of an authentic, well-formed
+// delivery that the Gemini API contradicted: it reported another state, or
+// no such resource. See [NewUnconfirmedMessage].
+const ReasonUnconfirmed = "unconfirmed"
+
+// Dispute is what the Gemini API said about an event it did not confirm.
+type Dispute struct {
+	// Reason is the stable code of the disagreement: "state_mismatch",
+	// "not_found", "invalid_id" or "rejected".
+	Reason string
+	// Resource is the API resource that was read; "" when data.id named none.
+	Resource string
+	// APIState is the state the API reported; "" when it found no resource.
+	APIState string
+	// Detail is what the API said, in words; it must hold no secret.
+	Detail string
+	// CheckedAt is when the API answered.
+	CheckedAt time.Time
+}
+
+// NewUnconfirmedMessage builds the quarantine-topic message of an authentic
+// delivery, understood as e, that the Gemini API contradicted: Data is body
+// verbatim, quarantine_reason is [ReasonUnconfirmed], and the attributes
+// also carry e's type and resource and what the API said (d), so that a
+// person or `geminihook replay` can decide. It never fails.
+func NewUnconfirmedMessage(body []byte, m Meta, e Event, d Dispute) Message {
+	q := quarantineMessage(body, m, ReasonUnconfirmed)
+	a := q.Attributes
+	setAttr(a, AttrEventType, e.Type)
+	setAttr(a, AttrResource, e.Resource)
+	setAttr(a, AttrDisputeReason, d.Reason)
+	setAttr(a, AttrAPIResource, d.Resource)
+	setAttr(a, AttrAPIState, d.APIState)
+	setAttr(a, AttrAPIDetail, d.Detail)
+	if !d.CheckedAt.IsZero() {
+		setAttr(a, AttrCheckedAt, d.CheckedAt.UTC().Format(time.RFC3339Nano))
+	}
+	return q
 }
 
 // Decode turns a message received from a family topic back into its Event.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -49,7 +50,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	stack, err := devstack.Start(ctx, devstack.Options{Secret: *secret})
+	stack, err := devstack.Start(ctx, devstack.Options{Secret: *secret, Confirm: true})
 	if err != nil {
 		ln.Close()
 		return err
@@ -103,7 +104,10 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 // runDemo sends every event type through both schemes and waits until each
 // delivery's message has been printed. It signs with the stack's secret and
 // key directly: the dev state file belongs to a dev server that keeps
-// running, which the demo is not.
+// running, which the demo is not. The local Gemini API agrees with every
+// delivery, so the JWT-signed ones are published confirmed (under the
+// default GEMINI_CONFIRM=dynamic); then one batch.succeeded that the API
+// contradicts is quarantined as unconfirmed.
 func runDemo(ctx context.Context, url string, stack *devstack.Stack, p *printer, stdout io.Writer) error {
 	keyFile, err := os.CreateTemp("", "geminihook-demo-*.pem")
 	if err != nil {
@@ -119,6 +123,11 @@ func runDemo(ctx context.Context, url string, stack *devstack.Stack, p *printer,
 	}
 	client := &http.Client{Timeout: 10 * time.Second}
 	want := 0
+	for i, typ := range samples.Types {
+		if err := stack.Seed(typ, sampleResource(typ, i+1), true); err != nil {
+			return err
+		}
+	}
 	for _, scheme := range []string{"hmac", "jwt"} {
 		for i, typ := range samples.Types {
 			o := signOptions{scheme: scheme, eventType: typ, secret: stack.Secret, keyFile: keyFile.Name(), kid: stack.Key.KID()}
@@ -140,7 +149,39 @@ func runDemo(ctx context.Context, url string, stack *devstack.Stack, p *printer,
 		return fmt.Errorf("demo: %d of %d messages arrived: %w", got, want, err)
 	}
 	fmt.Fprintf(stdout, "demo: %d deliveries answered 200, %d messages published\n", want, got)
+
+	// One the Gemini API contradicts: it reports the batch still running.
+	const disputed = 1000
+	if err := stack.Seed("batch.succeeded", sampleResource("batch.succeeded", disputed), false); err != nil {
+		return err
+	}
+	o := signOptions{scheme: "jwt", eventType: "batch.succeeded"}
+	status, answer, err := o.send(ctx, client, url, samples.Body("batch.succeeded", disputed, time.Now()))
+	if err != nil {
+		return err
+	}
+	if status != http.StatusOK {
+		return fmt.Errorf("demo unconfirmed batch.succeeded: answered %d %s", status, strings.TrimSpace(answer))
+	}
+	if got, err = p.waitFor(wctx, want+1); err != nil {
+		return fmt.Errorf("demo: %d of %d messages arrived: %w", got, want+1, err)
+	}
+	p.mu.Lock()
+	confirmed, unconfirmed := p.confirmed, p.unconfirmed
+	p.mu.Unlock()
+	fmt.Fprintf(stdout, "demo: %d events confirmed by the local Gemini API, %d unconfirmed (quarantined)\n", confirmed, unconfirmed)
 	return nil
+}
+
+// sampleResource is the data.id of sample n of eventType.
+func sampleResource(eventType string, n int) string {
+	var b struct {
+		Data struct {
+			ID string `json:"id"`
+		} `json:"data"`
+	}
+	_ = json.Unmarshal(samples.Body(eventType, n, time.Time{}), &b) // samples are valid JSON
+	return b.Data.ID
 }
 
 // printer subscribes to every family topic of a stack and prints each
@@ -150,9 +191,11 @@ type printer struct {
 	out    io.Writer
 	wg     sync.WaitGroup
 
-	mu    sync.Mutex
-	count int
-	seen  chan struct{} // signalled on every message
+	mu          sync.Mutex
+	count       int
+	confirmed   int           // events the Gemini API confirmed
+	unconfirmed int           // deliveries quarantined as unconfirmed
+	seen        chan struct{} // signalled on every message
 }
 
 func startPrinter(ctx context.Context, stack *devstack.Stack, out io.Writer) (*printer, error) {
@@ -183,13 +226,26 @@ func (p *printer) print(f events.Family, m *pubsub.Message) {
 	var line string
 	if f == events.FamilyQuarantine {
 		line = fmt.Sprintf("quarantine  id=%s reason=%q (%d bytes kept verbatim)", m.Attributes["webhook_id"], m.Attributes["quarantine_reason"], len(m.Data))
+		if r := m.Attributes[events.AttrQuarantineReason]; r == events.ReasonUnconfirmed {
+			line += fmt.Sprintf(" %s %s: the Gemini API says %s (%s)", m.Attributes[events.AttrEventType], m.Attributes[events.AttrResource],
+				m.Attributes[events.AttrDisputeReason], m.Attributes[events.AttrAPIState])
+		}
 	} else if e, err := events.Decode(events.Message{Data: m.Data, Attributes: m.Attributes}); err != nil {
 		line = fmt.Sprintf("%-11s undecodable message %s: %v", f, m.ID, err)
 	} else {
 		line = fmt.Sprintf("%-11s %-28s %-15s %-52s id=%s scheme=%s", e.Family, e.Type, e.Outcome, e.Resource, e.ID, e.SignatureScheme)
+		if e.Confirmed {
+			line += " confirmed=" + e.APIState
+		}
 	}
 	p.mu.Lock()
 	p.count++
+	if m.Attributes[events.AttrConfirmed] == "true" {
+		p.confirmed++
+	}
+	if f == events.FamilyQuarantine && m.Attributes[events.AttrQuarantineReason] == events.ReasonUnconfirmed {
+		p.unconfirmed++
+	}
 	fmt.Fprintln(p.out, "published   "+line)
 	p.mu.Unlock()
 	select {

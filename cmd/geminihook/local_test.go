@@ -41,7 +41,7 @@ func run(t *testing.T, ctx context.Context, args ...string) (int, string, string
 // schemes into the in-process Pub/Sub server, as README's first command.
 func TestDevDemo(t *testing.T) {
 	t.Setenv("GEMINIHOOK_DEV_STATE", filepath.Join(t.TempDir(), "dev.json"))
-	for _, k := range []string{"GOOGLE_CLOUD_PROJECT", "PUBSUB_EMULATOR_HOST", "GEMINI_WEBHOOK_SECRET", "GEMINI_TOPIC_PREFIX", "GEMINI_JWKS_URL", "FUNCTION_TARGET"} {
+	for _, k := range []string{"GOOGLE_CLOUD_PROJECT", "PUBSUB_EMULATOR_HOST", "GEMINI_WEBHOOK_SECRET", "GEMINI_TOPIC_PREFIX", "GEMINI_JWKS_URL", "FUNCTION_TARGET", "GEMINI_API_KEY_SECRET", "GEMINI_API_BASE_URL", "GEMINI_CONFIRM"} {
 		t.Setenv(k, os.Getenv(k)) // restored after the test; dev sets them
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -53,6 +53,10 @@ func TestDevDemo(t *testing.T) {
 	if !strings.Contains(out, "demo: 18 deliveries answered 200, 18 messages published") {
 		t.Fatalf("demo summary missing:\n%s", out)
 	}
+	if !strings.Contains(out, "demo: 9 events confirmed by the local Gemini API, 1 unconfirmed (quarantined)") ||
+		!strings.Contains(out, `batch.succeeded batches/batch-001000: the Gemini API says state_mismatch (JOB_STATE_RUNNING)`) {
+		t.Fatalf("confirmation summary missing:\n%s", out)
+	}
 	for _, typ := range []string{"batch.succeeded", "batch.failed", "batch.cancelled", "batch.expired", "interaction.completed",
 		"interaction.requires_action", "interaction.failed", "interaction.cancelled", "video.generated"} {
 		for _, scheme := range []string{"hmac", "jwt"} {
@@ -60,6 +64,9 @@ func TestDevDemo(t *testing.T) {
 			for _, line := range strings.Split(out, "\n") {
 				if strings.Contains(line, " "+typ+" ") && strings.Contains(line, "scheme="+scheme) {
 					found = true
+					if confirmed := strings.Contains(line, " confirmed="); confirmed != (scheme == "jwt") {
+						t.Errorf("%s: confirmed %v, want it exactly for jwt", line, confirmed)
+					}
 				}
 			}
 			if !found {

@@ -1,17 +1,24 @@
 // Package devstack runs, in process, everything the function needs around
 // it for local development and tests: a Pub/Sub emulator with the five
-// topics, a JWKS server with a development signing key, and a generated
-// HMAC signing secret. Every server listens on 127.0.0.1.
+// topics, a JWKS server with a development signing key, a generated HMAC
+// signing secret, and a local Gemini API (internal/geminijobs) that the
+// function confirms events against. Every server listens on 127.0.0.1.
 package devstack
 
 import (
 	"context"
 	"fmt"
+	"net/http/httptest"
 
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
 	"cloud.google.com/go/pubsub/v2/pstest"
 
+	"google.golang.org/genai"
+	"google.golang.org/genai/interactions/models/interactions"
+
 	"github.com/geminihook/geminihook/events"
+	"github.com/geminihook/geminihook/internal/confirm"
+	"github.com/geminihook/geminihook/internal/geminijobs"
 	"github.com/geminihook/geminihook/verify"
 	"github.com/geminihook/geminihook/verify/verifytest"
 )
@@ -21,6 +28,9 @@ const (
 	Project = "geminihook-dev"
 	Prefix  = "gemini-"
 	KeyID   = "geminihook-dev-key"
+	// APIKey is the local Gemini API's key: not a secret, it opens only
+	// the local stand-in.
+	APIKey = "geminihook-dev-api-key"
 )
 
 // Stack is a running local environment.
@@ -31,6 +41,12 @@ type Stack struct {
 	JWKS    *verifytest.Server
 	Key     *verifytest.Key
 	Secret  string // whsec_… accepted by the function
+	// Jobs is the local Gemini API the function confirms events against;
+	// seed it with Seed.
+	Jobs    *geminijobs.Server
+	JobsURL string
+	jobs    *httptest.Server
+	confirm bool
 }
 
 // Options configures Start; the zero value of each field is its default.
@@ -39,11 +55,16 @@ type Options struct {
 	Key    *verifytest.Key              // default: a fresh 2048-bit key with kid KeyID
 	Prefix string                       // default "gemini-"
 	PubSub []pstest.ServerReactorOption // fault injection for tests
+	// Confirm points the function at the local Gemini API (Env sets
+	// GEMINI_API_KEY_SECRET and GEMINI_API_BASE_URL), so that it confirms
+	// JWT-signed deliveries by default; the API knows only what Seed
+	// stored. Off, the API still runs but the function is not told of it.
+	Confirm bool
 }
 
 // Start runs a stack. Close it when done.
 func Start(ctx context.Context, opts Options) (*Stack, error) {
-	s := &Stack{Project: Project, Prefix: opts.Prefix, Secret: opts.Secret, Key: opts.Key}
+	s := &Stack{Project: Project, Prefix: opts.Prefix, Secret: opts.Secret, Key: opts.Key, confirm: opts.Confirm}
 	if s.Prefix == "" {
 		s.Prefix = Prefix
 	}
@@ -69,6 +90,9 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 		}
 	}
 	s.JWKS = verifytest.NewServer(s.Key)
+	s.Jobs = geminijobs.New(geminijobs.Options{APIKey: APIKey})
+	s.jobs = httptest.NewServer(s.Jobs) // httptest listens on 127.0.0.1
+	s.JobsURL = s.jobs.URL
 	return s, nil
 }
 
@@ -77,19 +101,92 @@ func (s *Stack) TopicName(f events.Family) string {
 	return "projects/" + s.Project + "/topics/" + events.Topic(s.Prefix, f)
 }
 
-// Env is the function's environment for this stack.
+// Env is the function's environment for this stack; with Options.Confirm
+// it names the local Gemini API and its key.
 func (s *Stack) Env() map[string]string {
-	return map[string]string{
+	env := map[string]string{
 		"GOOGLE_CLOUD_PROJECT":  s.Project,
 		"PUBSUB_EMULATOR_HOST":  s.PubSub.Addr,
 		"GEMINI_WEBHOOK_SECRET": s.Secret,
 		"GEMINI_TOPIC_PREFIX":   s.Prefix,
 		"GEMINI_JWKS_URL":       s.JWKS.URL,
 	}
+	if s.confirm {
+		env["GEMINI_API_KEY_SECRET"] = "literal:" + APIKey
+		env["GEMINI_API_BASE_URL"] = s.JobsURL
+	}
+	return env
+}
+
+// Seed makes the local Gemini API report about resource (an event's
+// data.id) the state that confirms eventType when agree is true, and a
+// state that contradicts it otherwise.
+func (s *Stack) Seed(eventType, resource string, agree bool) error {
+	return Seed(s.Jobs, eventType, resource, agree)
+}
+
+// Seed stores in api the resource named by an event's data.id, in the state
+// that confirms eventType (agree) or in one that contradicts it.
+func Seed(api *geminijobs.Server, eventType, resource string, agree bool) error {
+	info, _ := events.Lookup(eventType)
+	want, ok := confirm.ExpectedState(eventType)
+	if !ok {
+		return fmt.Errorf("devstack: %q cannot be confirmed", eventType)
+	}
+	name, err := confirm.ResourceName(info.Family, resource)
+	if err != nil {
+		return fmt.Errorf("devstack: %w", err)
+	}
+	switch info.Family {
+	case events.FamilyBatch:
+		st := genai.JobState(want)
+		if !agree {
+			st = genai.JobStateRunning
+		}
+		job := genai.BatchJob{Name: name, State: st}
+		if st == genai.JobStateSucceeded {
+			job.Dest = &genai.BatchJobDestination{FileName: "files/" + lastSegment(name) + "-responses"}
+		}
+		api.SetBatch(job)
+	case events.FamilyInteraction:
+		st := interactions.InteractionStatus(want)
+		if !agree {
+			st = interactions.InteractionStatusInProgress
+		}
+		id := lastSegment(name)
+		api.SetInteraction(interactions.Interaction{ID: &id, Status: st})
+	case events.FamilyVideo:
+		op := genai.GenerateVideosOperation{Name: name, Done: agree}
+		if agree {
+			op.Response = &genai.GenerateVideosResponse{GeneratedVideos: []*genai.GeneratedVideo{
+				{Video: &genai.Video{URI: videoURI(name), MIMEType: "video/mp4"}}}}
+		}
+		api.SetVideoOperation(op)
+	default:
+		return fmt.Errorf("devstack: family %q cannot be seeded", info.Family)
+	}
+	return nil
+}
+
+// videoURI is the local download URI of a seeded video.
+func videoURI(name string) string {
+	return "https://generativelanguage.googleapis.com/v1beta/files/" + lastSegment(name) + ":download?alt=media"
+}
+
+func lastSegment(s string) string {
+	for i := len(s) - 1; i >= 0; i-- {
+		if s[i] == '/' {
+			return s[i+1:]
+		}
+	}
+	return s
 }
 
 // Close stops the servers.
 func (s *Stack) Close() {
+	if s.jobs != nil {
+		s.jobs.Close()
+	}
 	if s.JWKS != nil {
 		s.JWKS.Close()
 	}
