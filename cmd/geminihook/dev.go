@@ -155,7 +155,7 @@ func runDemo(ctx context.Context, url string, stack *devstack.Stack, p *printer,
 	if err := stack.Seed("batch.succeeded", sampleResource("batch.succeeded", disputed), false); err != nil {
 		return err
 	}
-	o := signOptions{scheme: "jwt", eventType: "batch.succeeded"}
+	o := signOptions{scheme: "jwt", eventType: "batch.succeeded", secret: stack.Secret, keyFile: keyFile.Name(), kid: stack.Key.KID()}
 	status, answer, err := o.send(ctx, client, url, samples.Body("batch.succeeded", disputed, time.Now()))
 	if err != nil {
 		return err
