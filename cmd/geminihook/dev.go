@@ -47,6 +47,10 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	addr := net.JoinHostPort(*host, *port)
 	url := "http://" + addr
+	// Dynamic webhooks need a configured audience (the function never
+	// derives it from the request): dev's own URL, which send and sign use
+	// as the aud of the tokens they mint.
+	os.Setenv("GEMINI_JWT_AUDIENCE", url)
 	statePath, err := saveDevState(devState{URL: url, Secret: stack.Secret, KeyID: stack.Key.KID(), KeyPEM: encodeRSAKey(stack.Key.Private())})
 	if err != nil {
 		return fmt.Errorf("save dev state: %w", err)

@@ -124,6 +124,11 @@ func Serve(ctx context.Context, bin string, env map[string]string) (*Process, er
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
 	p := &Process{URL: "http://127.0.0.1:" + port, cmd: cmd, out: &lockedBuffer{}, done: make(chan struct{})}
+	if _, set := env["GEMINI_JWT_AUDIENCE"]; !set {
+		// Dynamic webhooks need a configured audience: the process's URL,
+		// which Signer.JWT mints tokens for.
+		cmd.Env = append(cmd.Env, "GEMINI_JWT_AUDIENCE="+p.URL)
+	}
 	cmd.Stdout, cmd.Stderr = p.out, p.out
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s serve: %w", bin, err)
