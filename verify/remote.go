@@ -238,7 +238,7 @@ func (k *RemoteKeySet) nextAttemptLocked() time.Time {
 // whole seconds and at least one (the unit of Retry-After).
 func (k *RemoteKeySet) nextFetchLocked(now time.Time) time.Duration {
 	left := k.nextAttemptLocked().Sub(now)
-	return max(time.Second, (left+time.Second-1).Truncate(time.Second))
+	return max(time.Second, (left + time.Second - 1).Truncate(time.Second))
 }
 
 // startFetchLocked starts a fetch unless one runs, and returns it.
