@@ -1,7 +1,6 @@
 package verify
 
 import (
-	"bytes"
 	"context"
 	"crypto"
 	"crypto/rsa"
@@ -10,8 +9,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -70,55 +69,73 @@ var errDuplicateMember = errors.New("a member name occurs twice")
 // uniqueMembers reports an error when raw is not valid JSON, or when an
 // object in it (at any depth) names a member twice: encoding/json keeps
 // the last of them, another parser might keep the first, and a token must
-// have one reading. Names are compared after unescaping, so "a\u006cg"
-// repeats "alg".
+// have one reading. Names are compared after unescaping, so "a\\u006cg"
+// repeats "alg". It scans the bytes once json.Valid has vouched for them,
+// so the check costs little beside the RSA verification.
 func uniqueMembers(raw []byte) error {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	type frame struct {
-		names   map[string]struct{} // nil for an array
-		wantKey bool
+	if !json.Valid(raw) {
+		return errors.New("not valid JSON")
 	}
-	var stack []*frame
-	for {
-		tok, err := dec.Token()
-		if err == io.EOF {
-			if len(stack) != 0 {
-				return errors.New("truncated JSON")
+	// One entry per open object or array (nil for an array). Small objects
+	// are searched linearly; a large one gets a set, so a header of
+	// thousands of members costs linear time.
+	type object struct {
+		names []string
+		set   map[string]struct{}
+	}
+	var stack []*object
+	var prev byte // the last structural or value byte outside strings
+	for i := 0; i < len(raw); i++ {
+		c := raw[i]
+		switch c {
+		case ' ', '\t', '\n', '\r':
+			continue
+		case '{':
+			stack = append(stack, &object{})
+		case '[':
+			stack = append(stack, nil)
+		case '}', ']':
+			stack = stack[:len(stack)-1]
+		case '"':
+			start, escaped := i, false
+			for i++; raw[i] != '"'; i++ {
+				if raw[i] == '\\' {
+					escaped = true
+					i++
+				}
 			}
-			return nil
-		}
-		if err != nil {
-			return errors.New("not valid JSON")
-		}
-		if n := len(stack); n > 0 && stack[n-1].names != nil && stack[n-1].wantKey {
-			if tok == json.Delim('}') {
-				stack = stack[:n-1]
+			n := len(stack)
+			if n == 0 || stack[n-1] == nil || (prev != '{' && prev != ',') {
+				break // a value, not a member name
+			}
+			var name string
+			if escaped {
+				_ = json.Unmarshal(raw[start:i+1], &name) // valid JSON: cannot fail
 			} else {
-				name, _ := tok.(string) // the decoder yields only names here
-				if _, dup := stack[n-1].names[name]; dup {
+				name = string(raw[start+1 : i])
+			}
+			o := stack[n-1]
+			if o.set != nil {
+				if _, dup := o.set[name]; dup {
 					return errDuplicateMember
 				}
-				stack[n-1].names[name] = struct{}{}
-				stack[n-1].wantKey = false
-				continue
+				o.set[name] = struct{}{}
+				break
 			}
-		} else {
-			switch tok {
-			case json.Delim('{'):
-				stack = append(stack, &frame{names: map[string]struct{}{}, wantKey: true})
-				continue
-			case json.Delim('['):
-				stack = append(stack, &frame{})
-				continue
-			case json.Delim(']'):
-				stack = stack[:len(stack)-1]
+			if slices.Contains(o.names, name) {
+				return errDuplicateMember
+			}
+			o.names = append(o.names, name)
+			if len(o.names) > 16 {
+				o.set = make(map[string]struct{}, 2*len(o.names))
+				for _, nm := range o.names {
+					o.set[nm] = struct{}{}
+				}
 			}
 		}
-		// A value ended: the enclosing object expects a name next.
-		if n := len(stack); n > 0 && stack[n-1].names != nil {
-			stack[n-1].wantKey = true
-		}
+		prev = c
 	}
+	return nil
 }
 
 // verifyJWT checks a dynamic-webhook delivery whose webhook-signature holds a
