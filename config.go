@@ -26,9 +26,9 @@ type config struct {
 	Secret          string // secret or version name, or a literal whsec_ list
 	TopicPrefix     string
 	JWKSURL         string
-	Audiences       []string // empty: the request's own URL
+	Audiences       []string // accepted JWT aud values; never derived from the request
 	Issuer          string
-	DynamicWebhooks bool
+	DynamicWebhooks bool // JWT deliveries are verified (GEMINI_DYNAMIC_WEBHOOKS, resolved)
 	Tolerance       time.Duration
 	MaxBodyBytes    int64
 	APIKeySecret    string // Gemini API key: a Secret Manager name or literal:KEY
@@ -37,10 +37,18 @@ type config struct {
 }
 
 // secretIsLiteral reports whether Secret holds secrets rather than naming a
-// Secret Manager resource.
+// Secret Manager resource: a literal starts with "whsec_" (loadConfig
+// refuses a value that is neither).
 func (c config) secretIsLiteral() bool {
-	return c.Secret != "" && !secrets.IsSecretName(c.Secret)
+	return strings.HasPrefix(c.Secret, verify.SecretPrefix)
 }
+
+// Values of GEMINI_DYNAMIC_WEBHOOKS.
+const (
+	dynamicAuto = "auto" // on exactly when GEMINI_JWT_AUDIENCE is set
+	dynamicOn   = "on"
+	dynamicOff  = "off"
+)
 
 // loadConfig reads the environment through getenv and reports every problem
 // at once. Error messages name variables, never a secret value.
@@ -53,9 +61,18 @@ func loadConfig(getenv func(string) string) (config, error) {
 		JWKSURL:         e.url("GEMINI_JWKS_URL", DefaultJWKSURL),
 		Audiences:       e.list("GEMINI_JWT_AUDIENCE"),
 		Issuer:          e.str("GEMINI_JWT_ISSUER"),
-		DynamicWebhooks: e.onOff("GEMINI_DYNAMIC_WEBHOOKS", true),
+		DynamicWebhooks: false, // resolved below from GEMINI_DYNAMIC_WEBHOOKS and the audience
 		Tolerance:       e.duration("GEMINI_TIMESTAMP_TOLERANCE", DefaultTimestampTolerance, time.Second, 24*time.Hour),
 		MaxBodyBytes:    e.int("GEMINI_MAX_BODY_BYTES", DefaultMaxBodyBytes, 1024, 32<<20),
+	}
+	switch e.dynamicMode("GEMINI_DYNAMIC_WEBHOOKS") {
+	case dynamicOn:
+		c.DynamicWebhooks = true
+		if len(c.Audiences) == 0 {
+			e.bad("GEMINI_DYNAMIC_WEBHOOKS", "on needs GEMINI_JWT_AUDIENCE: the accepted audience is configuration, never derived from the request")
+		}
+	case dynamicAuto:
+		c.DynamicWebhooks = len(c.Audiences) > 0
 	}
 	c.APIKeySecret = e.apiKeyConfig("GEMINI_API_KEY_SECRET")
 	c.Confirm = e.confirmMode("GEMINI_CONFIRM", c.APIKeySecret != "", c.DynamicWebhooks)
@@ -63,13 +80,9 @@ func loadConfig(getenv func(string) string) (config, error) {
 	if c.Project == "" {
 		e.bad("GOOGLE_CLOUD_PROJECT", "required: the project that owns the topics")
 	}
-	if c.secretIsLiteral() {
-		if _, err := secrets.ParseList(c.Secret); err != nil {
-			e.bad("GEMINI_WEBHOOK_SECRET", "neither a Secret Manager name (projects/P/secrets/S[/versions/V]) nor a list of whsec_ secrets: %v", err)
-		}
-	}
+	e.secret("GEMINI_WEBHOOK_SECRET", c.Secret)
 	if c.Secret == "" && !c.DynamicWebhooks {
-		e.bad("GEMINI_WEBHOOK_SECRET", "required when GEMINI_DYNAMIC_WEBHOOKS is off: nothing could be verified")
+		e.bad("GEMINI_WEBHOOK_SECRET", "required unless dynamic webhooks are on (GEMINI_JWT_AUDIENCE set): nothing could be verified")
 	}
 	if err := joinErrors(e.errs); err != nil {
 		return config{}, fmt.Errorf("configuration: %w", err)
@@ -127,19 +140,44 @@ func (e *env) list(name string) []string {
 	return out
 }
 
-// onOff returns name as a switch.
-func (e *env) onOff(name string, def bool) bool {
+// dynamicMode returns name as dynamicAuto (the default), dynamicOn or
+// dynamicOff.
+func (e *env) dynamicMode(name string) string {
 	v := e.str(name)
 	switch strings.ToLower(v) {
-	case "":
-		return def
-	case "on", "true", "1", "yes":
-		return true
-	case "off", "false", "0", "no":
-		return false
+	case "", dynamicAuto:
+		return dynamicAuto
+	case dynamicOn, "true", "1", "yes":
+		return dynamicOn
+	case dynamicOff, "false", "0", "no":
+		return dynamicOff
 	default:
-		e.bad(name, "%q is neither on nor off", v)
-		return def
+		e.bad(name, "%q is none of auto, on and off", v)
+		return dynamicAuto
+	}
+}
+
+// secret checks name's value v: empty, a Secret Manager secret or version
+// name, or a space-separated list of whsec_ secrets. Anything else (a
+// mistyped name such as projects/p/secrets, a bare base64 key) is refused.
+// The message never quotes v: what looks like a name may hold a key.
+func (e *env) secret(name, v string) {
+	switch {
+	case v == "", secrets.IsSecretName(v):
+	case strings.HasPrefix(v, verify.SecretPrefix):
+		for i, f := range strings.Fields(v) {
+			if !strings.HasPrefix(f, verify.SecretPrefix) {
+				e.bad(name, "secret %d of the literal list does not start with %s", i+1, verify.SecretPrefix)
+				return
+			}
+		}
+		if _, err := secrets.ParseList(v); err != nil {
+			e.bad(name, "not a valid list of %s secrets: %v", verify.SecretPrefix, err)
+		}
+	case strings.HasPrefix(v, "projects/"):
+		e.bad(name, "not a Secret Manager name: want projects/P/secrets/S or projects/P/secrets/S/versions/V")
+	default:
+		e.bad(name, "neither a Secret Manager name (projects/P/secrets/S or projects/P/secrets/S/versions/V) nor a list of %s secrets", verify.SecretPrefix)
 	}
 }
 

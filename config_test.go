@@ -19,7 +19,7 @@ func TestLoadConfig(t *testing.T) {
 		wantErr []string          // variables the error must name
 	}{
 		{name: "defaults", want: config{Project: "p", Secret: testSecret, TopicPrefix: DefaultTopicPrefix, JWKSURL: DefaultJWKSURL,
-			DynamicWebhooks: true, Tolerance: 5 * time.Minute, MaxBodyBytes: 1 << 20, Confirm: confirmOff}},
+			DynamicWebhooks: false, Tolerance: 5 * time.Minute, MaxBodyBytes: 1 << 20, Confirm: confirmOff}},
 		{name: "everything set", env: map[string]string{
 			"GEMINI_TOPIC_PREFIX": "hooks_", "GEMINI_JWKS_URL": "http://127.0.0.1:1/jwks", "GEMINI_JWT_AUDIENCE": " a, ,b ",
 			"GEMINI_JWT_ISSUER": "iss", "GEMINI_DYNAMIC_WEBHOOKS": "OFF", "GEMINI_TIMESTAMP_TOLERANCE": "90s", "GEMINI_MAX_BODY_BYTES": "2048",
@@ -32,6 +32,24 @@ func TestLoadConfig(t *testing.T) {
 			"GEMINI_DYNAMIC_WEBHOOKS", "GEMINI_TIMESTAMP_TOLERANCE", "GEMINI_MAX_BODY_BYTES"}},
 		{name: "nothing to verify", env: map[string]string{"GEMINI_WEBHOOK_SECRET": "", "GEMINI_DYNAMIC_WEBHOOKS": "off"},
 			wantErr: []string{"GEMINI_WEBHOOK_SECRET"}},
+		{name: "nothing to verify, auto without audience", env: map[string]string{"GEMINI_WEBHOOK_SECRET": ""},
+			wantErr: []string{"GEMINI_WEBHOOK_SECRET", "GEMINI_JWT_AUDIENCE"}},
+		{name: "dynamic on without audience, with the other problems", env: map[string]string{"GEMINI_DYNAMIC_WEBHOOKS": "on", "GEMINI_MAX_BODY_BYTES": "x"},
+			wantErr: []string{"GEMINI_DYNAMIC_WEBHOOKS", "GEMINI_JWT_AUDIENCE", "GEMINI_MAX_BODY_BYTES"}},
+
+		// GEMINI_WEBHOOK_SECRET: a whsec_ list, or a Secret Manager name.
+		{name: "secret version name", env: map[string]string{"GEMINI_WEBHOOK_SECRET": "projects/p/secrets/s/versions/3"},
+			want: config{Project: "p", Secret: "projects/p/secrets/s/versions/3", TopicPrefix: DefaultTopicPrefix, JWKSURL: DefaultJWKSURL, Tolerance: 5 * time.Minute, MaxBodyBytes: 1 << 20, Confirm: confirmOff}},
+		{name: "literal secrets", env: map[string]string{"GEMINI_WEBHOOK_SECRET": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw whsec_c2VjcmV0"},
+			want: config{Project: "p", Secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw whsec_c2VjcmV0", TopicPrefix: DefaultTopicPrefix, JWKSURL: DefaultJWKSURL, Tolerance: 5 * time.Minute, MaxBodyBytes: 1 << 20, Confirm: confirmOff}},
+		{name: "mistyped secret name", env: map[string]string{"GEMINI_WEBHOOK_SECRET": "projects/p/secrets", "GEMINI_TOPIC_PREFIX": "goog"},
+			wantErr: []string{"GEMINI_WEBHOOK_SECRET", "projects/P/secrets/S", "GEMINI_TOPIC_PREFIX"}},
+		{name: "secret name with a trailing part", env: map[string]string{"GEMINI_WEBHOOK_SECRET": "projects/p/secrets/s/versions"},
+			wantErr: []string{"GEMINI_WEBHOOK_SECRET"}},
+		{name: "bare base64 secret", env: map[string]string{"GEMINI_WEBHOOK_SECRET": "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"},
+			wantErr: []string{"GEMINI_WEBHOOK_SECRET", "whsec_"}},
+		{name: "literal list with a bare entry", env: map[string]string{"GEMINI_WEBHOOK_SECRET": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw c2VjcmV0"},
+			wantErr: []string{"GEMINI_WEBHOOK_SECRET", "secret 2"}},
 		{name: "tolerance bounds", env: map[string]string{"GEMINI_TIMESTAMP_TOLERANCE": "999ms"}, wantErr: []string{"between 1s and 24h"}},
 	}
 	for _, tc := range tests {
@@ -59,9 +77,47 @@ func TestLoadConfig(t *testing.T) {
 					t.Errorf("error %q does not name %s", msg, w)
 				}
 			}
-			if strings.ContainsAny(msg, "\r\n") || strings.Contains(msg, "not-base64") {
+			if strings.ContainsAny(msg, "\r\n") || strings.Contains(msg, "not-base64") || strings.Contains(msg, "MfKQ9r8") || strings.Contains(msg, "c2VjcmV0") {
 				t.Errorf("error %q spans lines or quotes the secret", msg)
 			}
 		})
+	}
+}
+
+// TestDynamicWebhooksConfig is the matrix of GEMINI_DYNAMIC_WEBHOOKS
+// (unset, auto, on, off) and GEMINI_JWT_AUDIENCE (set, unset): dynamic
+// webhooks are on exactly when asked for or, by default, when an audience
+// is set, and "on" without an audience is a configuration error.
+func TestDynamicWebhooksConfig(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		mode, audience string
+		want           bool
+		wantErr        bool
+	}{
+		{"", "", false, false},
+		{"", "https://a.example/hook", true, false},
+		{"auto", "", false, false},
+		{"AUTO", "https://a.example/hook", true, false},
+		{"on", "", false, true},
+		{"on", " , ", false, true},
+		{"on", "https://a.example/hook", true, false},
+		{"true", "https://a.example/hook", true, false},
+		{"off", "", false, false},
+		{"off", "https://a.example/hook", false, false},
+		{"no", "https://a.example/hook", false, false},
+	} {
+		env := map[string]string{"GOOGLE_CLOUD_PROJECT": "p", "GEMINI_WEBHOOK_SECRET": testSecret,
+			"GEMINI_DYNAMIC_WEBHOOKS": tc.mode, "GEMINI_JWT_AUDIENCE": tc.audience}
+		c, err := loadConfig(func(k string) string { return env[k] })
+		if tc.wantErr {
+			if err == nil || !strings.Contains(err.Error(), "GEMINI_DYNAMIC_WEBHOOKS") || !strings.Contains(err.Error(), "GEMINI_JWT_AUDIENCE") {
+				t.Errorf("mode %q audience %q: error %v, want one naming both variables", tc.mode, tc.audience, err)
+			}
+			continue
+		}
+		if err != nil || c.DynamicWebhooks != tc.want {
+			t.Errorf("mode %q audience %q: dynamic %v, %v; want %v", tc.mode, tc.audience, c.DynamicWebhooks, err, tc.want)
+		}
 	}
 }

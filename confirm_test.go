@@ -409,7 +409,8 @@ func TestConfirmConfig(t *testing.T) {
 	} {
 		t.Run(tc.key+"|"+tc.mode+"|"+tc.dynamic, func(t *testing.T) {
 			env := map[string]string{"GOOGLE_CLOUD_PROJECT": "p", "GEMINI_WEBHOOK_SECRET": testSecret,
-				"GEMINI_API_KEY_SECRET": tc.key, "GEMINI_CONFIRM": tc.mode, "GEMINI_DYNAMIC_WEBHOOKS": tc.dynamic}
+				"GEMINI_API_KEY_SECRET": tc.key, "GEMINI_CONFIRM": tc.mode, "GEMINI_DYNAMIC_WEBHOOKS": tc.dynamic,
+				"GEMINI_JWT_AUDIENCE": "https://example.test/hook"}
 			c, err := loadConfig(func(k string) string { return env[k] })
 			if tc.wantErr == "" {
 				if err != nil || c.Confirm != tc.want {

@@ -110,8 +110,8 @@ func checkAnswer(t *testing.T, res response) answer {
 // FuzzHandler sends fuzzed deliveries through the real handler against
 // pstest, part of them signed with the fixed key or a valid token so the
 // fuzzer reaches the parser. Invariants: 200 only with exactly one new
-// message carrying the answer's id, or for a duplicate of an id accepted
-// before; never a 2xx for an unsigned or tampered delivery; never a 5xx
+// message carrying the answer's id, or for a duplicate of a key accepted
+// before (an HMAC webhook-id, a JWT token: never one for the other); never a 2xx for an unsigned or tampered delivery; never a 5xx
 // (Pub/Sub and the keys are healthy); an authentic, well-formed delivery is
 // always accepted; answers and logs hold no signature, token or body.
 func FuzzHandler(f *testing.F) {
@@ -123,7 +123,10 @@ func FuzzHandler(f *testing.F) {
 	f.Add([]byte(`{"type":"batch.failed"}`), "msg_forged", "v1,"+strings.Repeat("A", 43)+"=", int64(0), uint8(fuzzUnsigned))
 	f.Add([]byte(`{}`), "msg_t", "", int64(0), uint8(fuzzTampered))
 
-	accepted := map[string]bool{} // ids answered 200 so far
+	// Keys answered 200 so far, as the handler dedupes: "hmac:" and the
+	// raw webhook-id, or "jwt:" and the token (one token, one key: its
+	// iss+jti, or its hash without jti).
+	accepted := map[string]bool{}
 	f.Fuzz(func(t *testing.T, body []byte, id, sig string, offset int64, mode uint8) {
 		h.t = t // the harness reports through the running input
 		mode %= fuzzModes
@@ -142,9 +145,20 @@ func FuzzHandler(f *testing.F) {
 			hd.Set(verify.HeaderSignature, sig)
 			authentic = mode == fuzzHMAC
 		case fuzzJWT:
-			sig = h.key.MustMint(map[string]any{"aud": testURL, "iat": now.Unix(), "exp": now.Add(time.Minute).Unix()})
+			// With an even offset the token carries the id as jti; with
+			// an odd one every such input sends the same token under
+			// its own webhook-id: a replay, to be answered duplicate.
+			claims := map[string]any{"aud": testURL, "iat": now.Unix(), "exp": now.Add(time.Minute).Unix()}
+			if offset%2 == 0 {
+				claims["jti"] = id
+			}
+			sig = h.key.MustMint(claims)
 			hd.Set(verify.HeaderSignature, sig)
 			authentic = true
+		}
+		key := "hmac:" + id
+		if mode == fuzzJWT {
+			key = "jwt:" + sig
 		}
 		sent := body
 		if mode == fuzzTampered {
@@ -176,10 +190,13 @@ func FuzzHandler(f *testing.F) {
 			if (a.Result == resultQuarantined) != (a.Family == string(events.FamilyQuarantine)) {
 				t.Fatalf("answer %q: result and family disagree", res.body)
 			}
-			accepted[a.ID] = true
+			if accepted[key] {
+				t.Fatalf("published again under the key of an earlier delivery (mode %d)", mode)
+			}
+			accepted[key] = true
 		case resultDuplicate:
-			if len(msgs) != 0 || !accepted[a.ID] {
-				t.Fatalf("duplicate of %q (accepted before: %v) with %d new messages", a.ID, accepted[a.ID], len(msgs))
+			if len(msgs) != 0 || !accepted[key] {
+				t.Fatalf("duplicate of %q (accepted before: %v) with %d new messages", a.ID, accepted[key], len(msgs))
 			}
 		default:
 			if len(msgs) != 0 {
@@ -189,6 +206,12 @@ func FuzzHandler(f *testing.F) {
 		// An authentic delivery with well-formed headers is never refused.
 		wellFormed := id != "" && len(id) <= verify.DefaultMaxIDLength && !strings.ContainsFunc(id, isControl) &&
 			(offset >= -300 && offset <= 300) && len(body) <= fuzzLimit
+		if mode == fuzzJWT {
+			// The token covers neither webhook header, and without
+			// them a JWT delivery is still complete.
+			wellFormed = (id == "" || len(id) <= verify.DefaultMaxIDLength && !strings.ContainsFunc(id, isControl)) &&
+				(offset >= -300 && offset <= 300) && len(body) <= fuzzLimit
+		}
 		if authentic && wellFormed && res.status != http.StatusOK {
 			t.Fatalf("authentic well-formed delivery answered %d: %s", res.status, res.body)
 		}
@@ -214,7 +237,8 @@ func FuzzHandler(f *testing.F) {
 
 // FuzzHandlerToken fuzzes the webhook-signature header of a JWT delivery,
 // starting from a valid token: anything but that token (up to surrounding
-// spaces) is refused with a 4xx, and nothing is published for it.
+// spaces) is refused with a 4xx, or a 503 key_refresh_pending for an
+// unknown kid while no refetch is allowed, and nothing is published for it.
 func FuzzHandlerToken(f *testing.F) {
 	h, logs := newFuzzHarness(f)
 	now := h.clock.Now()
@@ -234,6 +258,12 @@ func FuzzHandlerToken(f *testing.F) {
 		a := checkAnswer(t, res)
 		isValid := strings.TrimSpace(token) == valid
 		switch {
+		case res.status == 503 && a.Reason == "key_refresh_pending":
+			// A kid the fetched set lacks, while no refetch is allowed:
+			// "retry later", within the refresh interval.
+			if ra, err := strconv.Atoi(res.header.Get("Retry-After")); err != nil || ra < 1 || ra > 60 || isValid {
+				t.Fatalf("key_refresh_pending with Retry-After %q (valid token: %v)", res.header.Get("Retry-After"), isValid)
+			}
 		case res.status >= 500:
 			t.Fatalf("status %d with a healthy JWKS: %s", res.status, res.body)
 		case res.status < 300 && !isValid:

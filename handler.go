@@ -26,8 +26,19 @@ const (
 	resultUnavailable = "unavailable" // we could not take it now: 5xx, Gemini retries
 )
 
-// retryAfter is the Retry-After value, in seconds, sent with every 503.
+// retryAfter is the Retry-After value, in seconds, sent with a 503 unless
+// the error knows better (see retryAfterFor).
 const retryAfter = "10"
+
+// retryAfterFor is the Retry-After value of a 503 answering err: the time
+// verify says a retry can succeed (an unknown kid while the key set may
+// not be refetched yet), else retryAfter.
+func retryAfterFor(err error) string {
+	if d, ok := verify.RetryAfter(err); ok {
+		return strconv.FormatInt(int64((d+time.Second-1)/time.Second), 10)
+	}
+	return retryAfter
+}
 
 // Errors of the handler itself; verify's sentinels cover the rest.
 var (
@@ -114,17 +125,18 @@ type claim interface {
 
 // delivery collects what one request's log line and answer report.
 type delivery struct {
-	start       time.Time
-	webhookID   string
-	scheme      string
-	eventType   string
-	family      events.Family
-	messageID   string
-	bodyBytes   int
-	result      string
-	quarantine  string // the quarantine reason, when quarantined
-	confirmed   bool   // the Gemini API confirmed the event
-	claimFailed error  // recording a published delivery failed; it is on Pub/Sub all the same
+	start          time.Time
+	webhookID      string
+	idempotencyKey string // what dedupe keyed on (verify.Delivery.IdempotencyKey)
+	scheme         string
+	eventType      string
+	family         events.Family
+	messageID      string
+	bodyBytes      int
+	result         string
+	quarantine     string // the quarantine reason, when quarantined
+	confirmed      bool   // the Gemini API confirmed the event
+	claimFailed    error  // recording a published delivery failed; it is on Pub/Sub all the same
 }
 
 // ServeHTTP handles one delivery.
@@ -168,17 +180,19 @@ func (s *server) handle(r *http.Request, d *delivery) error {
 	d.bodyBytes = len(body)
 
 	ctx := r.Context()
-	dv, err := s.verifier.Verify(ctx, verify.Request{Header: r.Header, Body: body, URL: requestURL(r)})
+	dv, err := s.verifier.Verify(ctx, verify.Request{Header: r.Header, Body: body})
 	if err != nil {
 		return err
 	}
-	d.webhookID, d.scheme = dv.ID, string(dv.Scheme)
+	// Dedupe on what the signature covers, in a namespace per scheme: for
+	// a JWT delivery the webhook-id is information only.
+	d.webhookID, d.scheme, d.idempotencyKey = dv.ID, string(dv.Scheme), dv.IdempotencyKey()
 
 	// From here the delivery is authentic: finish it even if the sender
 	// hangs up, so a publish that lands is remembered and its retry is
 	// answered as a duplicate.
 	ctx = context.WithoutCancel(ctx)
-	state, c, err := s.seen.Claim(ctx, dv.ID)
+	state, c, err := s.seen.Claim(ctx, d.idempotencyKey)
 	switch {
 	case err != nil:
 		return fmt.Errorf("claim delivery: %w", err)
@@ -197,7 +211,7 @@ func (s *server) handle(r *http.Request, d *delivery) error {
 			_ = c.Release(ctx)
 		}
 	}()
-	if err := s.publish(ctx, body, events.Meta{ID: dv.ID, ReceivedAt: d.start, Scheme: d.scheme, Claims: dv.Claims}, d); err != nil {
+	if err := s.publish(ctx, body, events.Meta{ID: dv.ID, IdempotencyKey: d.idempotencyKey, ReceivedAt: d.start, Scheme: d.scheme, Claims: dv.Claims}, d); err != nil {
 		return err
 	}
 	published = true
@@ -254,29 +268,6 @@ func readBody(r *http.Request, limit int64) ([]byte, error) {
 	return buf, nil
 }
 
-// requestURL is the request's own external URL, the default JWT audience:
-// the scheme Cloud Run's front end saw (X-Forwarded-Proto), the Host header
-// it routed on, and the path. X-Forwarded-Host is not trusted: any client
-// can send it. The root path is written without its slash, the form Cloud
-// Run prints for a service URL.
-func requestURL(r *http.Request) string {
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	if p := r.Header.Get("X-Forwarded-Proto"); p != "" {
-		p, _, _ = strings.Cut(p, ",")
-		if p = strings.ToLower(strings.TrimSpace(p)); p == "https" || p == "http" {
-			scheme = p
-		}
-	}
-	path := r.URL.Path
-	if path == "/" {
-		path = ""
-	}
-	return scheme + "://" + r.Host + path
-}
-
 // answer is the small JSON body of every response.
 type answer struct {
 	Result string `json:"result"`
@@ -329,7 +320,7 @@ func (f *function) finish(w http.ResponseWriter, r *http.Request, d *delivery, e
 		a = answer{Result: resultRejected, Reason: reason}
 		if status >= 500 {
 			a.Result = resultUnavailable
-			w.Header().Set("Retry-After", retryAfter)
+			w.Header().Set("Retry-After", retryAfterFor(err))
 		}
 		d.result = a.Result
 	}
@@ -400,6 +391,7 @@ func (l deliveryLog) LogValue() slog.Value {
 	// metric is labelled by (the message's quarantine_reason attribute).
 	add("reason", l.reason+d.quarantine)
 	add("webhook_id", d.webhookID)
+	add("idempotency_key", d.idempotencyKey)
 	add("scheme", d.scheme)
 	add("event_type", d.eventType)
 	add("family", string(d.family))

@@ -142,6 +142,7 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 		"GOOGLE_CLOUD_PROJECT":  testProject,
 		"GEMINI_WEBHOOK_SECRET": testSecret,
 		"GEMINI_JWKS_URL":       h.jwks.URL,
+		"GEMINI_JWT_AUDIENCE":   testURL, // as Terraform sets it: the function's own URL
 	}
 	for k, v := range o.env {
 		if v == "" {
@@ -201,9 +202,10 @@ func (h *harness) hmacRequest(id string, body []byte, key verify.Secret) request
 }
 
 // jwtRequest carries a token minted by the harness key for claims (with
-// defaults for aud, iat and exp).
+// defaults for aud, iat, exp, and jti: id, so each delivery has its own
+// token; a nil claim removes a default).
 func (h *harness) jwtRequest(id string, body []byte, claims map[string]any) request {
-	c := map[string]any{"aud": testURL, "iat": h.clock.Now().Unix(), "exp": h.clock.Now().Add(5 * time.Minute).Unix()}
+	c := map[string]any{"aud": testURL, "iat": h.clock.Now().Unix(), "exp": h.clock.Now().Add(5 * time.Minute).Unix(), "jti": id}
 	for k, v := range claims {
 		if v == nil {
 			delete(c, k)

@@ -113,6 +113,7 @@ func (f *function) server(ctx context.Context) (*server, error) {
 	f.opts.logger.Info("function ready",
 		"project", cfg.Project, "topic_prefix", cfg.TopicPrefix,
 		"static_webhooks", cfg.Secret != "", "dynamic_webhooks", cfg.DynamicWebhooks,
+		"jwt_audience", strings.Join(cfg.Audiences, ","),
 		"secret_source", secretSource(cfg), "confirm", cfg.Confirm)
 	return s, nil
 }

@@ -63,6 +63,10 @@ func appendEvent(b []byte, e *Event) ([]byte, error) {
 	}
 	b = append(b, `,"signature_scheme":`...)
 	b = appendString(b, e.SignatureScheme)
+	if e.IdempotencyKey != "" {
+		b = append(b, `,"idempotency_key":`...)
+		b = appendString(b, e.IdempotencyKey)
+	}
 	b = append(b, `,"payload_version":`...)
 	b = appendString(b, e.PayloadVersion)
 	b = append(b, `,"payload":`...)

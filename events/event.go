@@ -34,8 +34,13 @@ const MaxDepth = 64
 // Meta is what the receiver knows about a delivery besides its body, from
 // signature verification.
 type Meta struct {
-	// ID is the webhook-id header: the idempotency key.
+	// ID is the webhook-id header (for a JWT delivery, which the token does
+	// not cover, information only).
 	ID string
+	// IdempotencyKey is the key the receiver deduplicated the delivery on,
+	// derived from what its signature covers ("hmac:" + webhook-id, or
+	// "jwt:" + a key derived from the token). Empty when unknown.
+	IdempotencyKey string
 	// ReceivedAt is when the delivery arrived.
 	ReceivedAt time.Time
 	// Scheme is the verified signature scheme: SchemeHMAC or SchemeJWT.
@@ -54,7 +59,8 @@ type Meta struct {
 type Event struct {
 	// SchemaVersion is [SchemaVersion] for events built by this package.
 	SchemaVersion string `json:"schema_version"`
-	// ID is the webhook-id: the idempotency key. Retries of one delivery share it.
+	// ID is the webhook-id header. Retries of one HMAC delivery share it;
+	// for a JWT delivery the token does not cover it (information only).
 	ID string `json:"id"`
 	// Type is Gemini's event type verbatim ("batch.completed" stays as sent).
 	Type string `json:"type"`
@@ -85,6 +91,10 @@ type Event struct {
 	UserMetadata json.RawMessage `json:"user_metadata,omitempty"`
 	// SignatureScheme is how the delivery was authenticated: "hmac" or "jwt".
 	SignatureScheme string `json:"signature_scheme"`
+	// IdempotencyKey is the key the receiver deduplicated on, derived from
+	// what the signature covers: "hmac:" + id, or "jwt:" + a key of the
+	// token. Omitted when empty (events built without one).
+	IdempotencyKey string `json:"idempotency_key,omitempty"`
 	// PayloadVersion is the body's "version" verbatim; "" when the body had
 	// none (such bodies are read as "v1").
 	PayloadVersion string `json:"payload_version"`
@@ -244,7 +254,7 @@ type wireError struct {
 // exceed Pub/Sub's limit ([ReasonMessageTooLarge]); its quarantine message
 // fits for any body up to MaxBodyBytes.
 // Unknown fields are kept in Payload and never cause an error. SCHEMA.md lists
-// every leniency. Each run of invalid UTF-8 in m.ID or m.Scheme is replaced
+// every leniency. Each run of invalid UTF-8 in m.ID, m.IdempotencyKey or m.Scheme is replaced
 // by one U+FFFD so the event survives a JSON round trip.
 func Parse(body []byte, m Meta) (Event, error) {
 	if !utf8.Valid(body) {
@@ -300,6 +310,7 @@ func Parse(body []byte, m Meta) (Event, error) {
 		Outcome:         info.Outcome,
 		ReceivedAt:      m.ReceivedAt.UTC(),
 		SignatureScheme: strings.ToValidUTF8(m.Scheme, "\uFFFD"),
+		IdempotencyKey:  strings.ToValidUTF8(m.IdempotencyKey, "\uFFFD"),
 		PayloadVersion:  version,
 		Payload:         json.RawMessage(bytes.Clone(bytes.Trim(body, jsonSpace))),
 	}

@@ -33,9 +33,10 @@ type testCase struct {
 
 // caseMeta is the optional <case>.meta.json beside a body.
 type caseMeta struct {
-	ID     string         `json:"id"`
-	Scheme string         `json:"scheme"`
-	Claims map[string]any `json:"claims"`
+	ID             string         `json:"id"`
+	IdempotencyKey string         `json:"idempotency_key"`
+	Scheme         string         `json:"scheme"`
+	Claims         map[string]any `json:"claims"`
 }
 
 func loadCases(t testing.TB) []testCase {
@@ -66,9 +67,15 @@ func loadCases(t testing.TB) []testCase {
 			if cm.Scheme != "" {
 				m.Scheme = cm.Scheme
 			}
+			if cm.IdempotencyKey != "" {
+				m.IdempotencyKey = cm.IdempotencyKey
+			}
 			m.Claims = cm.Claims
 		} else if !errors.Is(err, os.ErrNotExist) {
 			t.Fatal(err)
+		}
+		if m.IdempotencyKey == "" {
+			m.IdempotencyKey = m.Scheme + ":" + m.ID
 		}
 		cases = append(cases, testCase{name: name, body: body, meta: m})
 	}
@@ -392,7 +399,7 @@ func TestSchemaListsEveryField(t *testing.T) {
 		SchemaVersion: SchemaVersion, ID: "i", Type: "batch.failed", Family: FamilyBatch, Outcome: OutcomeFailed,
 		Resource: "batches/r", ResourceID: "r", OccurredAt: receivedAt, ReceivedAt: receivedAt,
 		OutputURI: "gs://o", FileName: "files/f", Error: &Error{Code: "1", Message: "m"},
-		UserMetadata: json.RawMessage(`{"a":"b"}`), SignatureScheme: SchemeJWT, PayloadVersion: "v1",
+		UserMetadata: json.RawMessage(`{"a":"b"}`), SignatureScheme: SchemeJWT, IdempotencyKey: "jwt:0:j", PayloadVersion: "v1",
 		Payload: json.RawMessage(`{}`),
 	}
 	e = e.WithConfirmation(Confirmation{At: receivedAt, APIState: "JOB_STATE_FAILED", OutputURI: "files/o",

@@ -22,6 +22,7 @@ type Message struct {
 // Attribute names of family and quarantine messages. SCHEMA.md describes them.
 const (
 	AttrWebhookID        = "webhook_id"
+	AttrIdempotencyKey   = "idempotency_key"
 	AttrEventType        = "event_type"
 	AttrEventFamily      = "event_family"
 	AttrOutcome          = "outcome"
@@ -109,7 +110,7 @@ func NewMessage(e Event) (Message, error) {
 	if err != nil {
 		return Message{}, fmt.Errorf("events: new message: %w", err)
 	}
-	a := make(map[string]string, 20)
+	a := make(map[string]string, 21)
 	setAttr(a, AttrWebhookID, e.ID)
 	setAttr(a, AttrEventType, e.Type)
 	setAttr(a, AttrEventFamily, string(e.Family))
@@ -117,6 +118,7 @@ func NewMessage(e Event) (Message, error) {
 	setAttr(a, AttrResource, e.Resource)
 	setAttr(a, AttrResourceID, e.ResourceID)
 	setAttr(a, AttrSignatureScheme, e.SignatureScheme)
+	setAttr(a, AttrIdempotencyKey, e.IdempotencyKey)
 	setAttr(a, AttrPayloadVersion, e.PayloadVersion)
 	setAttr(a, AttrSchemaVersion, e.SchemaVersion)
 	setAttr(a, AttrCESpecVersion, CloudEventsSpecVersion)
@@ -209,6 +211,7 @@ func quarantineMessage(body []byte, m Meta, r string) Message {
 	a := make(map[string]string, 18)
 	setAttr(a, AttrWebhookID, m.ID)
 	setAttr(a, AttrSignatureScheme, m.Scheme)
+	setAttr(a, AttrIdempotencyKey, m.IdempotencyKey)
 	setAttr(a, AttrEventFamily, string(FamilyQuarantine))
 	setAttr(a, AttrQuarantineReason, r)
 	setAttr(a, AttrSchemaVersion, SchemaVersion)
@@ -300,7 +303,7 @@ func Decode(m Message) (Event, error) {
 }
 
 // DecodeQuarantine returns what a quarantine message carries: the body
-// verbatim, the delivery's Meta (ID, Scheme and ReceivedAt; JWT claims are
+// verbatim, the delivery's Meta (ID, IdempotencyKey, Scheme and ReceivedAt; JWT claims are
 // not kept) and the quarantine reason, so the body can be run through
 // [Parse] again. It fails with ErrInvalidMessage when m is not a quarantine
 // message.
@@ -308,7 +311,7 @@ func DecodeQuarantine(m Message) (body []byte, meta Meta, reason string, err err
 	if m.Attributes[AttrEventFamily] != string(FamilyQuarantine) {
 		return nil, Meta{}, "", fmt.Errorf("events: decode quarantine: %w: event_family is not quarantine", ErrInvalidMessage)
 	}
-	meta = Meta{ID: m.Attributes[AttrWebhookID], Scheme: m.Attributes[AttrSignatureScheme]}
+	meta = Meta{ID: m.Attributes[AttrWebhookID], IdempotencyKey: m.Attributes[AttrIdempotencyKey], Scheme: m.Attributes[AttrSignatureScheme]}
 	if meta.ID == "" {
 		return nil, Meta{}, "", fmt.Errorf("events: decode quarantine: %w: no webhook_id", ErrInvalidMessage)
 	}

@@ -11,7 +11,7 @@ import (
 	"unicode/utf8"
 )
 
-var testMeta = Meta{ID: "msg_unit", ReceivedAt: receivedAt, Scheme: SchemeHMAC}
+var testMeta = Meta{ID: "msg_unit", IdempotencyKey: "hmac:msg_unit", ReceivedAt: receivedAt, Scheme: SchemeHMAC}
 
 func mustParse(t *testing.T, body string, m Meta) Event {
 	t.Helper()
@@ -559,7 +559,7 @@ func TestAttributeCountBound(t *testing.T) {
 	}
 	um.WriteString(`"z":"v"}}`)
 	m := roundTrip(t, mustParse(t, um.String(), testMeta))
-	if len(m.Attributes) != 17+MaxMetadataAttributes {
-		t.Errorf("%d attributes, want the documented maximum %d", len(m.Attributes), 17+MaxMetadataAttributes)
+	if len(m.Attributes) != 18+MaxMetadataAttributes {
+		t.Errorf("%d attributes, want the documented maximum %d", len(m.Attributes), 18+MaxMetadataAttributes)
 	}
 }

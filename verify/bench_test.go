@@ -108,7 +108,7 @@ func BenchmarkRSAFloor(b *testing.B) {
 // a warm static key set.
 func BenchmarkVerifyJWT(b *testing.B) {
 	k := keysOnce().k1
-	v, err := verify.New(verify.Options{KeySet: verify.NewStaticKeySet(k.Public()), Now: fixedClock(jwtNow), Issuer: issuerURL})
+	v, err := verify.New(verify.Options{KeySet: verify.NewStaticKeySet(k.Public()), Audiences: []string{hookURL}, Now: fixedClock(jwtNow), Issuer: issuerURL})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -126,7 +126,7 @@ func BenchmarkVerifyJWT(b *testing.B) {
 // forbidden algorithm: no key lookup, no RSA.
 func BenchmarkVerifyJWTRejectAlg(b *testing.B) {
 	k := keysOnce().k1
-	v, err := verify.New(verify.Options{KeySet: verify.NewStaticKeySet(k.Public()), Now: fixedClock(jwtNow)})
+	v, err := verify.New(verify.Options{KeySet: verify.NewStaticKeySet(k.Public()), Audiences: []string{hookURL}, Now: fixedClock(jwtNow)})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -185,7 +185,7 @@ func BenchmarkRatioJWT(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	v, err := verify.New(verify.Options{KeySet: verify.NewStaticKeySet(k.Public()), Now: fixedClock(jwtNow), Issuer: issuerURL})
+	v, err := verify.New(verify.Options{KeySet: verify.NewStaticKeySet(k.Public()), Audiences: []string{hookURL}, Now: fixedClock(jwtNow), Issuer: issuerURL})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package verify_test
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -60,10 +61,12 @@ func TestClassify(t *testing.T) {
 func TestNewOptions(t *testing.T) {
 	kr := verify.StaticKeyring{verify.MustParseSecret(kaSecret)}
 	for name, opts := range map[string]verify.Options{
-		"no scheme":          {},
-		"negative tolerance": {Keyring: kr, Tolerance: -1},
-		"negative leeway":    {Keyring: kr, Leeway: -1},
-		"negative id length": {Keyring: kr, MaxIDLength: -1},
+		"no scheme":                {},
+		"negative tolerance":       {Keyring: kr, Tolerance: -1},
+		"negative leeway":          {Keyring: kr, Leeway: -1},
+		"negative id length":       {Keyring: kr, MaxIDLength: -1},
+		"key set without audience": {Keyring: kr, KeySet: verify.NewStaticKeySet()},
+		"key set, empty audiences": {KeySet: verify.NewStaticKeySet(), Audiences: []string{"", ""}},
 	} {
 		if _, err := verify.New(opts); err == nil {
 			t.Errorf("New(%s) succeeded", name)
@@ -96,6 +99,10 @@ func TestHTTPStatusAndReason(t *testing.T) {
 		{verify.ErrTimestampTooNew, 401, "timestamp_too_new"},
 		{verify.ErrNoMatchingSignature, 401, "no_matching_signature"},
 		{verify.ErrInvalidToken, 401, "invalid_token"},
+		{fmt.Errorf("%w: %w", verify.ErrInvalidToken, verify.ErrAudienceMismatch), 401, "audience_mismatch"},
+		{fmt.Errorf("%w: %w", verify.ErrInvalidToken, verify.ErrIssuerMismatch), 401, "issuer_mismatch"},
+		{fmt.Errorf("%w: %w", verify.ErrInvalidToken, verify.ErrUnknownKey), 401, "invalid_token"},
+		{fmt.Errorf("%w: %w", verify.ErrKeySetUnavailable, verify.ErrUnknownKey), 503, "key_refresh_pending"},
 		{verify.ErrSchemeDisabled, 401, "scheme_disabled"},
 		{verify.ErrKeySetUnavailable, 503, "key_set_unavailable"},
 		{errors.New("other"), 500, "internal"},

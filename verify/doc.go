@@ -46,12 +46,24 @@
 // with use "sig" and alg "RS256" when those are set. The exp claim is
 // required; nbf and iat are checked when present; all three allow
 // Options.Leeway (default 30 seconds). The aud claim (a string or an array)
-// must hold one of Options.Audiences or, when that is empty, the request's
-// own URL; with neither, every JWT fails. The iss claim must equal
-// Options.Issuer when that is set. When a JWT delivery also carries
-// webhook-id or webhook-timestamp they are checked as for HMAC. Google does
-// not document a claim binding the token to the body, so treat a dynamic
-// body as a hint and confirm it against the API before acting on it.
+// must hold one of Options.Audiences, which a KeySet requires: the audience
+// is configuration, never derived from the request. The iss claim must equal
+// Options.Issuer when that is set. A rejected aud or iss is reported with
+// the received and expected values. The token syntax is strict: a member
+// name twice in the JOSE header or the claims, or alg, kid or crit spelled
+// in another case, is [ErrTokenMalformed]. When a JWT delivery also carries
+// webhook-id or webhook-timestamp they are checked as for HMAC, but the
+// token covers neither. Google does not document a claim binding the token
+// to the body, so treat a dynamic body as a hint and confirm it against the
+// API before acting on it.
+//
+// # Idempotency
+//
+// [Delivery.IdempotencyKey] is what to deduplicate on, derived only from
+// what the signature covers: "hmac:" and the webhook-id, or "jwt:" and the
+// token's iss and jti (or the SHA-256 of the whole token when it has no
+// jti). A token replayed with other bodies and webhook-ids keeps its key,
+// and the two schemes never share a key.
 //
 // # Errors and HTTP statuses
 //
@@ -62,13 +74,16 @@
 //	ErrTimestampTooOld, ErrTimestampTooNew           401 Unauthorized
 //	ErrNoMatchingSignature, ErrInvalidToken          401 Unauthorized
 //	ErrSchemeDisabled                                401 Unauthorized
-//	ErrKeySetUnavailable                             503 Service Unavailable (the sender retries)
+//	ErrKeySetUnavailable                             503 Service Unavailable (the sender retries;
+//	                                                 Retry-After from [RetryAfter] when it knows)
 //
 // ErrInvalidToken also wraps a reason: [ErrUnknownKey],
 // [ErrUnsupportedAlgorithm], [ErrUnsuitableKey], [ErrBadSignature],
 // [ErrTokenMalformed], [ErrTokenExpired], [ErrTokenNotYetValid],
-// [ErrAudienceMismatch] or [ErrIssuerMismatch]. Error strings never contain a
-// secret, a signature, a token or a body, so they are safe to log.
+// [ErrAudienceMismatch] or [ErrIssuerMismatch]. An unknown kid while a
+// [RemoteKeySet] may not refetch yet is ErrKeySetUnavailable wrapping
+// ErrUnknownKey. Error strings never contain a secret, a signature, a token
+// or a body, so they are safe to log.
 //
 // The package is a pure library: the standard library and jwx only, no
 // environment, no logging, no global state. Package verifytest provides

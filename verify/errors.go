@@ -3,6 +3,7 @@ package verify
 import (
 	"errors"
 	"net/http"
+	"time"
 )
 
 // Sentinel errors. Every error returned by [Verifier.Verify] wraps exactly one
@@ -66,9 +67,10 @@ var (
 	// in the future, beyond the leeway.
 	ErrTokenNotYetValid = errors.New("token not yet valid")
 	// ErrAudienceMismatch reports an aud claim holding none of the accepted
-	// audiences, or a Verifier with no accepted audience at all.
+	// audiences. Its message names the received and expected aud and iss.
 	ErrAudienceMismatch = errors.New("audience not accepted")
-	// ErrIssuerMismatch reports an iss claim other than the configured issuer.
+	// ErrIssuerMismatch reports an iss claim other than the configured
+	// issuer. Its message names the received and expected aud and iss.
 	ErrIssuerMismatch = errors.New("issuer not accepted")
 )
 
@@ -90,6 +92,32 @@ func (e *tokenError) Unwrap() []error { return []error{ErrInvalidToken, e.reason
 
 func invalidToken(reason error, detail string) error {
 	return &tokenError{reason: reason, detail: detail}
+}
+
+// retryError is an ErrKeySetUnavailable that knows when a retry can
+// succeed: an unknown kid while the key set may not be refetched yet.
+type retryError struct {
+	after  time.Duration
+	reason error // ErrUnknownKey
+}
+
+func (e *retryError) Error() string {
+	return ErrKeySetUnavailable.Error() + ": " + e.reason.Error() + ": key set refetch allowed in " + e.after.String()
+}
+
+func (e *retryError) Unwrap() []error { return []error{ErrKeySetUnavailable, e.reason} }
+
+// RetryAfter reports how long a sender should wait before retrying a
+// delivery refused with err, when err knows: an unknown kid met while a
+// [RemoteKeySet] may not refetch yet (the key may have been rotated in since
+// the last fetch) is [ErrKeySetUnavailable] with the time left until the
+// next allowed refetch, at least one second. ok is false for every other error.
+func RetryAfter(err error) (d time.Duration, ok bool) {
+	var re *retryError
+	if errors.As(err, &re) {
+		return re.after, true
+	}
+	return 0, false
 }
 
 // HTTPStatus maps an error returned by [Verifier.Verify] to the status code a
@@ -118,8 +146,11 @@ func HTTPStatus(err error) int {
 // Reason returns a short, stable label for an error returned by
 // [Verifier.Verify], suitable for a log field or a metric label:
 // "ok", "missing_header", "malformed_header", "timestamp_too_old",
-// "timestamp_too_new", "no_matching_signature", "invalid_token",
-// "key_set_unavailable", "scheme_disabled" or "internal".
+// "timestamp_too_new", "no_matching_signature", "audience_mismatch",
+// "issuer_mismatch", "invalid_token" (every other token reason),
+// "key_refresh_pending" (an unknown kid while the key set may not be
+// refetched yet, see [RetryAfter]), "key_set_unavailable",
+// "scheme_disabled" or "internal".
 func Reason(err error) string {
 	switch {
 	case err == nil:
@@ -134,8 +165,14 @@ func Reason(err error) string {
 		return "timestamp_too_new"
 	case errors.Is(err, ErrNoMatchingSignature):
 		return "no_matching_signature"
+	case errors.Is(err, ErrAudienceMismatch):
+		return "audience_mismatch"
+	case errors.Is(err, ErrIssuerMismatch):
+		return "issuer_mismatch"
 	case errors.Is(err, ErrInvalidToken):
 		return "invalid_token"
+	case errors.Is(err, ErrKeySetUnavailable) && errors.Is(err, ErrUnknownKey):
+		return "key_refresh_pending"
 	case errors.Is(err, ErrKeySetUnavailable):
 		return "key_set_unavailable"
 	case errors.Is(err, ErrSchemeDisabled):

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/geminihook/geminihook/verify"
@@ -53,7 +54,11 @@ func ExampleNewRemoteKeySet() {
 	defer jwks.Close()
 
 	keys := verify.NewRemoteKeySet(jwks.URL, verify.RemoteKeySetOptions{}) // no I/O yet
-	v, err := verify.New(verify.Options{KeySet: keys, Issuer: "https://accounts.google.com"})
+	v, err := verify.New(verify.Options{
+		KeySet:    keys,
+		Audiences: []string{"https://hooks.example.test/gemini"}, // this endpoint's own URL, from configuration
+		Issuer:    "https://accounts.google.com",
+	})
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -70,10 +75,9 @@ func ExampleNewRemoteKeySet() {
 	d, err := v.Verify(context.Background(), verify.Request{
 		Header: header,
 		Body:   []byte(`{"type":"interaction.completed"}`),
-		URL:    "https://hooks.example.test/gemini", // the audience, as Options.Audiences is empty
 	})
-	fmt.Println(d.Scheme, d.KeyID, err, jwks.Fetches())
-	// Output: jwt gemini-2026 <nil> 1
+	fmt.Println(d.Scheme, d.KeyID, err, jwks.Fetches(), strings.HasPrefix(d.IdempotencyKey(), verify.KeyPrefixJWT))
+	// Output: jwt gemini-2026 <nil> 1 true
 }
 
 func ExampleClassify() {

@@ -135,7 +135,7 @@ func FuzzVerifyJWT(f *testing.F) {
 	f.Add(none, uint16(3), byte(4))
 	hs, _ := verifytest.MintWith("HS256", map[string]any{"kid": "fuzz"}, fuzzClaims(), k.JWKS())
 	f.Add(hs, uint16(7), byte(0x80))
-	v, err := verify.New(verify.Options{KeySet: verify.NewStaticKeySet(k.Public()), Now: fixedClock(jwtNow), Issuer: issuerURL})
+	v, err := verify.New(verify.Options{KeySet: verify.NewStaticKeySet(k.Public()), Audiences: []string{hookURL}, Now: fixedClock(jwtNow), Issuer: issuerURL})
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -17,9 +19,123 @@ import (
 // jwsHeader is the part of a JOSE header the verifier reads. Other members
 // (jku, x5u, jwk, x5c …) are ignored: keys come only from the KeySet.
 type jwsHeader struct {
-	Alg  string           `json:"alg"`
-	Kid  string           `json:"kid"`
-	Crit *json.RawMessage `json:"crit"`
+	Alg     string
+	Kid     string
+	HasCrit bool
+}
+
+// readHeaderNames are the JOSE header members the verifier reads, spelled
+// as RFC 7515 spells them. Any other spelling of one of them ("ALG", "Kid")
+// is refused: encoding/json would match it case-insensitively, and two
+// spellings would be two readings of one token.
+var readHeaderNames = [...]string{"alg", "kid", "crit"}
+
+// parseHeader decodes a JOSE header strictly: one JSON object, no member
+// name twice (at any depth), the members read spelled exactly, alg and kid
+// strings.
+func parseHeader(raw []byte) (jwsHeader, error) {
+	if err := uniqueMembers(raw); err != nil {
+		return jwsHeader{}, invalidToken(ErrTokenMalformed, "header: "+err.Error())
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil || m == nil {
+		return jwsHeader{}, invalidToken(ErrTokenMalformed, "header is not a JSON object")
+	}
+	for name := range m {
+		for _, want := range readHeaderNames {
+			if name != want && strings.EqualFold(name, want) {
+				return jwsHeader{}, invalidToken(ErrTokenMalformed, fmt.Sprintf("header member %.16q is not spelled %q", name, want))
+			}
+		}
+	}
+	var h jwsHeader
+	if a, ok := m["alg"]; ok {
+		if err := json.Unmarshal(a, &h.Alg); err != nil {
+			return jwsHeader{}, invalidToken(ErrTokenMalformed, "alg is not a string")
+		}
+	}
+	if k, ok := m["kid"]; ok {
+		if err := json.Unmarshal(k, &h.Kid); err != nil {
+			return jwsHeader{}, invalidToken(ErrTokenMalformed, "kid is not a string")
+		}
+	}
+	_, h.HasCrit = m["crit"]
+	return h, nil
+}
+
+// errDuplicateMember reports a JSON object naming one member twice.
+var errDuplicateMember = errors.New("a member name occurs twice")
+
+// uniqueMembers reports an error when raw is not valid JSON, or when an
+// object in it (at any depth) names a member twice: encoding/json keeps
+// the last of them, another parser might keep the first, and a token must
+// have one reading. Names are compared after unescaping, so "a\\u006cg"
+// repeats "alg". It scans the bytes once json.Valid has vouched for them,
+// so the check costs little beside the RSA verification.
+func uniqueMembers(raw []byte) error {
+	if !json.Valid(raw) {
+		return errors.New("not valid JSON")
+	}
+	// One entry per open object or array (nil for an array). Small objects
+	// are searched linearly; a large one gets a set, so a header of
+	// thousands of members costs linear time.
+	type object struct {
+		names []string
+		set   map[string]struct{}
+	}
+	var stack []*object
+	var prev byte // the last structural or value byte outside strings
+	for i := 0; i < len(raw); i++ {
+		c := raw[i]
+		switch c {
+		case ' ', '\t', '\n', '\r':
+			continue
+		case '{':
+			stack = append(stack, &object{})
+		case '[':
+			stack = append(stack, nil)
+		case '}', ']':
+			stack = stack[:len(stack)-1]
+		case '"':
+			start, escaped := i, false
+			for i++; raw[i] != '"'; i++ {
+				if raw[i] == '\\' {
+					escaped = true
+					i++
+				}
+			}
+			n := len(stack)
+			if n == 0 || stack[n-1] == nil || (prev != '{' && prev != ',') {
+				break // a value, not a member name
+			}
+			var name string
+			if escaped {
+				_ = json.Unmarshal(raw[start:i+1], &name) // valid JSON: cannot fail
+			} else {
+				name = string(raw[start+1 : i])
+			}
+			o := stack[n-1]
+			if o.set != nil {
+				if _, dup := o.set[name]; dup {
+					return errDuplicateMember
+				}
+				o.set[name] = struct{}{}
+				break
+			}
+			if slices.Contains(o.names, name) {
+				return errDuplicateMember
+			}
+			o.names = append(o.names, name)
+			if len(o.names) > 16 {
+				o.set = make(map[string]struct{}, 2*len(o.names))
+				for _, nm := range o.names {
+					o.set[nm] = struct{}{}
+				}
+			}
+		}
+		prev = c
+	}
+	return nil
 }
 
 // verifyJWT checks a dynamic-webhook delivery whose webhook-signature holds a
@@ -27,7 +143,8 @@ type jwsHeader struct {
 func (v *Verifier) verifyJWT(ctx context.Context, r Request, token string) (Delivery, error) {
 	d := Delivery{Scheme: SchemeJWT}
 
-	// Optional headers, checked as for HMAC when present.
+	// Optional headers, checked as for HMAC when present. The token covers
+	// neither: they are information only.
 	if id := header(r.Header, canonID, HeaderID); id != "" {
 		if err := v.checkID(id); err != nil {
 			return Delivery{}, err
@@ -45,14 +162,6 @@ func (v *Verifier) verifyJWT(ctx context.Context, r Request, token string) (Deli
 		}
 	}
 
-	audiences := v.audiences
-	if len(audiences) == 0 {
-		if r.URL == "" {
-			return Delivery{}, invalidToken(ErrAudienceMismatch, "no audience configured and no request URL")
-		}
-		audiences = []string{r.URL}
-	}
-
 	dot1 := strings.IndexByte(token, '.')
 	dot2 := dot1 + 1 + strings.IndexByte(token[dot1+1:], '.')
 	headerSeg, payloadSeg, sigSeg := token[:dot1], token[dot1+1:dot2], token[dot2+1:]
@@ -61,16 +170,16 @@ func (v *Verifier) verifyJWT(ctx context.Context, r Request, token string) (Deli
 	if err != nil {
 		return Delivery{}, invalidToken(ErrTokenMalformed, "header is not base64url")
 	}
-	var hdr jwsHeader
-	if err := json.Unmarshal(rawHeader, &hdr); err != nil {
-		return Delivery{}, invalidToken(ErrTokenMalformed, "header is not a JSON object")
+	hdr, err := parseHeader(rawHeader)
+	if err != nil {
+		return Delivery{}, err
 	}
 	// The algorithm is checked before any key is looked up, and the
 	// signature is always checked as RS256 whatever the header says.
 	if hdr.Alg != "RS256" {
 		return Delivery{}, invalidToken(ErrUnsupportedAlgorithm, fmt.Sprintf("alg %.16q", hdr.Alg))
 	}
-	if hdr.Crit != nil {
+	if hdr.HasCrit {
 		return Delivery{}, invalidToken(ErrUnsupportedAlgorithm, "crit header not supported")
 	}
 	if hdr.Kid == "" {
@@ -95,16 +204,20 @@ func (v *Verifier) verifyJWT(ctx context.Context, r Request, token string) (Deli
 	if err != nil {
 		return Delivery{}, invalidToken(ErrTokenMalformed, "payload is not base64url")
 	}
+	if err := uniqueMembers(rawClaims); err != nil {
+		return Delivery{}, invalidToken(ErrTokenMalformed, "payload: "+err.Error())
+	}
 	var claims map[string]any
 	if err := json.Unmarshal(rawClaims, &claims); err != nil || claims == nil {
 		return Delivery{}, invalidToken(ErrTokenMalformed, "payload is not a JSON object")
 	}
-	if err := v.checkClaims(claims, audiences); err != nil {
+	if err := v.checkClaims(claims); err != nil {
 		return Delivery{}, err
 	}
 
 	d.KeyID = hdr.Kid
 	d.Claims = claims
+	d.tokenKey = v.tokenKey(claims, token)
 	if d.ID == "" {
 		if jti, ok := claims["jti"].(string); ok && jti != "" && len(jti) <= v.maxIDLength {
 			d.ID = jti
@@ -114,6 +227,23 @@ func (v *Verifier) verifyJWT(ctx context.Context, r Request, token string) (Deli
 		}
 	}
 	return d, nil
+}
+
+// tokenKey derives a JWT delivery's idempotency key from what the
+// signature covers, never from an unsigned header: "jwt:" followed by the
+// byte length of iss, ":", iss and jti when jti is a non-empty string (iss
+// may be absent: length 0) and both fit MaxIDLength; otherwise
+// "jwt:sha256:" and the hex SHA-256 of the whole compact token. The length
+// prefix keeps every (iss, jti) pair apart, and a digit cannot start
+// "sha256", so the two forms never meet.
+func (v *Verifier) tokenKey(claims map[string]any, token string) string {
+	jti, _ := claims["jti"].(string)
+	iss, _ := claims["iss"].(string)
+	if jti != "" && len(jti) <= v.maxIDLength && len(iss) <= v.maxIDLength {
+		return KeyPrefixJWT + strconv.Itoa(len(iss)) + ":" + iss + jti
+	}
+	sum := sha256.Sum256([]byte(token))
+	return KeyPrefixJWT + "sha256:" + hex.EncodeToString(sum[:])
 }
 
 // lookupKey fetches and checks the key for kid.
@@ -148,7 +278,7 @@ func (v *Verifier) lookupKey(ctx context.Context, kid string) (*preparedKey, err
 }
 
 // checkClaims applies the time, audience and issuer rules to verified claims.
-func (v *Verifier) checkClaims(claims map[string]any, audiences []string) error {
+func (v *Verifier) checkClaims(claims map[string]any) error {
 	now := v.now()
 	exp, ok, err := numericDate(claims, "exp")
 	if err != nil {
@@ -175,15 +305,41 @@ func (v *Verifier) checkClaims(claims map[string]any, audiences []string) error 
 		return invalidToken(ErrTokenNotYetValid, "iat in the future")
 	}
 
-	if !audienceMatches(claims["aud"], audiences) {
-		return invalidToken(ErrAudienceMismatch, "")
+	if !audienceMatches(claims["aud"], v.audiences) {
+		return invalidToken(ErrAudienceMismatch, v.claimsDetail(claims))
 	}
 	if v.issuer != "" {
 		if iss, _ := claims["iss"].(string); iss != v.issuer {
-			return invalidToken(ErrIssuerMismatch, "")
+			return invalidToken(ErrIssuerMismatch, v.claimsDetail(claims))
 		}
 	}
 	return nil
+}
+
+// maxClaimDetail bounds each value quoted by claimsDetail, in bytes.
+const maxClaimDetail = 200
+
+// claimsDetail describes the received aud and iss claims and the expected
+// ones, so an operator whose tokens carry an unexpected audience or issuer
+// can see which. Claims are not secrets, and they come from a token whose
+// signature verified; each value is quoted and bounded.
+func (v *Verifier) claimsDetail(claims map[string]any) string {
+	quote := func(x any) string {
+		b, err := json.Marshal(x)
+		if err != nil || x == nil {
+			return "none"
+		}
+		if len(b) > maxClaimDetail {
+			return strings.ToValidUTF8(string(b[:maxClaimDetail]), "") + "…"
+		}
+		return string(b)
+	}
+	expIss := any(v.issuer)
+	if v.issuer == "" {
+		expIss = "(any)"
+	}
+	return "received aud " + quote(claims["aud"]) + " iss " + quote(claims["iss"]) +
+		"; expected aud " + quote(v.audiences) + " iss " + quote(expIss)
 }
 
 // numericDate reads a NumericDate claim (seconds since the epoch, possibly

@@ -6,10 +6,13 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -77,7 +80,7 @@ func with(claims map[string]any, kv ...any) map[string]any {
 func jwtRequest(token string) verify.Request {
 	h := http.Header{}
 	h.Set(verify.HeaderSignature, token)
-	return verify.Request{Header: h, Body: []byte(`{"type":"batch.succeeded"}`), URL: hookURL}
+	return verify.Request{Header: h, Body: []byte(`{"type":"batch.succeeded"}`)}
 }
 
 func newJWTVerifier(t *testing.T, opts verify.Options) *verify.Verifier {
@@ -101,6 +104,9 @@ func newJWTVerifier(t *testing.T, opts verify.Options) *verify.Verifier {
 	}
 	if opts.Now == nil {
 		opts.Now = fixedClock(jwtNow)
+	}
+	if opts.Audiences == nil {
+		opts.Audiences = []string{hookURL}
 	}
 	v, err := verify.New(opts)
 	if err != nil {
@@ -211,8 +217,7 @@ func TestJWTRejections(t *testing.T) {
 		{"wrong aud", mint(with(validClaims(), "aud", "https://evil.example/")), verify.Options{}, nil, verify.ErrInvalidToken, verify.ErrAudienceMismatch},
 		{"aud missing", mint(with(validClaims(), "aud", nil)), verify.Options{}, nil, verify.ErrInvalidToken, verify.ErrAudienceMismatch},
 		{"aud array without match", mint(with(validClaims(), "aud", []any{"a", 7, "b"})), verify.Options{}, nil, verify.ErrInvalidToken, verify.ErrAudienceMismatch},
-		{"aud is the URL but Audiences configured", mint(validClaims()), verify.Options{Audiences: []string{"client-id"}}, nil, verify.ErrInvalidToken, verify.ErrAudienceMismatch},
-		{"no audience at all", mint(validClaims()), verify.Options{}, func(r *verify.Request) { r.URL = "" }, verify.ErrInvalidToken, verify.ErrAudienceMismatch},
+		{"aud of another endpoint", mint(validClaims()), verify.Options{Audiences: []string{"client-id"}}, nil, verify.ErrInvalidToken, verify.ErrAudienceMismatch},
 		{"wrong iss", mint(with(validClaims(), "iss", "https://evil.example")), verify.Options{Issuer: issuerURL}, nil, verify.ErrInvalidToken, verify.ErrIssuerMismatch},
 		{"iss missing", mint(with(validClaims(), "iss", nil)), verify.Options{Issuer: issuerURL}, nil, verify.ErrInvalidToken, verify.ErrIssuerMismatch},
 		{"tampered payload", parts[0] + "." + strings.Split(tamperedPayload, ".")[1] + "." + parts[2], verify.Options{}, nil, verify.ErrInvalidToken, verify.ErrBadSignature},
@@ -303,22 +308,20 @@ func TestJWTLeewayAndAudiences(t *testing.T) {
 		name   string
 		claims map[string]any
 		opts   verify.Options
-		url    string
 	}{
-		{"exp within leeway", with(validClaims(), "exp", jwtNow.Add(-29*time.Second).Unix()), verify.Options{}, hookURL},
-		{"nbf within leeway", with(validClaims(), "nbf", jwtNow.Add(30*time.Second).Unix()), verify.Options{}, hookURL},
-		{"iat within leeway", with(validClaims(), "iat", jwtNow.Add(30*time.Second).Unix()), verify.Options{}, hookURL},
-		{"fractional dates", with(validClaims(), "iat", float64(jwtNow.Unix())+0.5, "exp", float64(jwtNow.Unix())+60.25), verify.Options{}, hookURL},
-		{"aud array containing the URL", with(validClaims(), "aud", []any{"x", hookURL}), verify.Options{}, hookURL},
-		{"aud among configured audiences", with(validClaims(), "aud", "client-id"), verify.Options{Audiences: []string{"", "other", "client-id"}}, ""},
-		{"issuer unset, iss not checked", with(validClaims(), "iss", "https://anyone.example"), verify.Options{}, hookURL},
-		{"issuer set and matching", validClaims(), verify.Options{Issuer: issuerURL}, hookURL},
+		{"exp within leeway", with(validClaims(), "exp", jwtNow.Add(-29*time.Second).Unix()), verify.Options{}},
+		{"nbf within leeway", with(validClaims(), "nbf", jwtNow.Add(30*time.Second).Unix()), verify.Options{}},
+		{"iat within leeway", with(validClaims(), "iat", jwtNow.Add(30*time.Second).Unix()), verify.Options{}},
+		{"fractional dates", with(validClaims(), "iat", float64(jwtNow.Unix())+0.5, "exp", float64(jwtNow.Unix())+60.25), verify.Options{}},
+		{"aud array containing the URL", with(validClaims(), "aud", []any{"x", hookURL}), verify.Options{}},
+		{"aud among configured audiences", with(validClaims(), "aud", "client-id"), verify.Options{Audiences: []string{"", "other", "client-id"}}},
+		{"issuer unset, iss not checked", with(validClaims(), "iss", "https://anyone.example"), verify.Options{}},
+		{"issuer set and matching", validClaims(), verify.Options{Issuer: issuerURL}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			v := newJWTVerifier(t, tc.opts)
 			r := jwtRequest(k.MustMint(tc.claims))
-			r.URL = tc.url
 			if _, err := v.Verify(context.Background(), r); err != nil {
 				t.Fatalf("Verify: %v", err)
 			}
@@ -403,5 +406,147 @@ func TestStaticKeySet(t *testing.T) {
 	}
 	if _, err := verify.ParseStaticKeySet([]byte("not json")); err == nil {
 		t.Fatal("ParseStaticKeySet(garbage) succeeded")
+	}
+}
+
+// TestIdempotencyKey checks that a delivery's key comes from what its
+// signature covers: a token keeps its key whatever webhook-id and body come
+// with it, tokens differ by iss and jti (or by their bytes without jti),
+// and HMAC and JWT keys live in separate namespaces.
+func TestIdempotencyKey(t *testing.T) {
+	k := keysOnce().k1
+	v := newJWTVerifier(t, verify.Options{Keyring: verify.StaticKeyring{verify.MustParseSecret(kaSecret)}})
+	key := func(r verify.Request) string {
+		t.Helper()
+		d, err := v.Verify(context.Background(), r)
+		if err != nil {
+			t.Fatalf("Verify: %v", err)
+		}
+		return d.IdempotencyKey()
+	}
+	token := k.MustMint(validClaims())
+	base := key(jwtRequest(token))
+	if want := verify.KeyPrefixJWT + strconv.Itoa(len(issuerURL)) + ":" + issuerURL + "evt-1"; base != want {
+		t.Fatalf("key %q, want %q", base, want)
+	}
+	for i := range 5 {
+		r := jwtRequest(token)
+		r.Header.Set(verify.HeaderID, fmt.Sprintf("msg_replay_%d", i))
+		r.Body = []byte(fmt.Sprintf(`{"type":"batch.failed","n":%d}`, i))
+		if got := key(r); got != base {
+			t.Fatalf("replay %d: key %q, want %q", i, got, base)
+		}
+	}
+	// iss and jti are kept apart: ("ab", "c") and ("a", "bc") differ.
+	k1 := key(jwtRequest(k.MustMint(with(validClaims(), "iss", "ab", "jti", "c"))))
+	k2 := key(jwtRequest(k.MustMint(with(validClaims(), "iss", "a", "jti", "bc"))))
+	if k1 == k2 {
+		t.Fatalf("iss/jti pairs share key %q", k1)
+	}
+	// Without jti: the SHA-256 of the token, different per token.
+	noJTI := k.MustMint(with(validClaims(), "jti", nil))
+	sum := sha256.Sum256([]byte(noJTI))
+	if got, want := key(jwtRequest(noJTI)), verify.KeyPrefixJWT+"sha256:"+hex.EncodeToString(sum[:]); got != want {
+		t.Fatalf("key without jti %q, want %q", got, want)
+	}
+	if a, b := key(jwtRequest(noJTI)), key(jwtRequest(k.MustMint(with(validClaims(), "jti", nil, "exp", jwtNow.Add(time.Hour).Unix())))); a == b {
+		t.Fatalf("two tokens without jti share key %q", a)
+	}
+	// HMAC: the webhook-id, in its own namespace, even when it spells a JWT key.
+	h := verify.SignHeaders(verify.MustParseSecret(kaSecret), base, jwtNow, []byte(kaBody))
+	if got := key(verify.Request{Header: h, Body: []byte(kaBody)}); got != verify.KeyPrefixHMAC+base || got == base {
+		t.Fatalf("HMAC key %q", got)
+	}
+	if (verify.Delivery{}).IdempotencyKey() != "" {
+		t.Fatal("zero Delivery has a key")
+	}
+}
+
+// TestJWTStrictSyntax refuses tokens with two readings: a member named
+// twice in the JOSE header or the claims (at any depth, also through
+// escapes), or alg, kid or crit spelled in another case.
+func TestJWTStrictSyntax(t *testing.T) {
+	k := keysOnce().k1
+	v := newJWTVerifier(t, verify.Options{})
+	claims := `{"iss":"` + issuerURL + `","aud":"` + hookURL + `","iat":` + strconv.FormatInt(jwtNow.Unix(), 10) +
+		`,"exp":` + strconv.FormatInt(jwtNow.Add(time.Minute).Unix(), 10)
+	okHeader := `{"alg":"RS256","kid":"k1","typ":"JWT"}`
+	tests := []struct {
+		name           string
+		header, claims string
+		ok             bool
+	}{
+		{"control: strict JSON verifies", okHeader, claims + `,"jti":"x","n":{"a":[{"b":1},{"b":2}]}}`, true},
+		{"control: other header member in any case", `{"alg":"RS256","kid":"k1","TYP":"JWT","Typ":"x"}`, claims + `}`, true},
+		{"duplicate alg", `{"alg":"none","kid":"k1","alg":"RS256"}`, claims + `}`, false},
+		{"duplicate kid", `{"alg":"RS256","kid":"k2","kid":"k1"}`, claims + `}`, false},
+		{"duplicate alg through an escape", `{"alg":"RS256","kid":"k1","a\u006cg":"RS256"}`, claims + `}`, false},
+		{"ALG", `{"ALG":"RS256","alg":"RS256","kid":"k1"}`, claims + `}`, false},
+		{"ALG alone", `{"ALG":"RS256","kid":"k1"}`, claims + `}`, false},
+		{"KID", `{"alg":"RS256","KID":"k1"}`, claims + `}`, false},
+		{"Kid beside kid", `{"alg":"RS256","kid":"k1","Kid":"k2"}`, claims + `}`, false},
+		{"CRIT", `{"alg":"RS256","kid":"k1","CRIT":["b64"]}`, claims + `}`, false},
+		{"kid not a string", `{"alg":"RS256","kid":1}`, claims + `}`, false},
+		{"duplicate aud", okHeader, claims + `,"aud":"https://attacker.example/hook"}`, false},
+		{"duplicate exp", okHeader, claims + `,"exp":1}`, false},
+		{"duplicate jti", okHeader, claims + `,"jti":"a","jti":"b"}`, false},
+		{"duplicate nested member", okHeader, claims + `,"n":{"a":1,"a":2}}`, false},
+		{"duplicate member in an array's object", okHeader, claims + `,"n":[{"a":1,"a":2}]}`, false},
+		{"trailing data", okHeader, claims + `}{}`, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			input := base64.RawURLEncoding.EncodeToString([]byte(tc.header)) + "." + base64.RawURLEncoding.EncodeToString([]byte(tc.claims))
+			token := input + "." + signRS256(t, k.Private(), input)
+			_, err := v.Verify(context.Background(), jwtRequest(token))
+			if tc.ok {
+				if err != nil {
+					t.Fatalf("Verify: %v", err)
+				}
+				return
+			}
+			if !errors.Is(err, verify.ErrInvalidToken) || verify.HTTPStatus(err) != http.StatusUnauthorized {
+				t.Fatalf("Verify = %v, want 401 invalid token", err)
+			}
+			assertOneSentinel(t, err)
+		})
+	}
+}
+
+// TestJWTClaimMismatchDetail checks that an audience or issuer rejection
+// names the received and the expected aud and iss, with its own reason,
+// and never the token.
+func TestJWTClaimMismatchDetail(t *testing.T) {
+	k := keysOnce().k1
+	v := newJWTVerifier(t, verify.Options{Issuer: issuerURL})
+	for _, tc := range []struct {
+		name   string
+		claims map[string]any
+		reason string
+		want   []string
+	}{
+		{"audience", with(validClaims(), "aud", "https://attacker.example/hook"), "audience_mismatch",
+			[]string{`received aud "https://attacker.example/hook" iss "` + issuerURL + `"`, `expected aud ["` + hookURL + `"] iss "` + issuerURL + `"`}},
+		{"audience array", with(validClaims(), "aud", []any{"a", "b"}), "audience_mismatch", []string{`received aud ["a","b"]`}},
+		{"audience absent", with(validClaims(), "aud", nil), "audience_mismatch", []string{`received aud none`}},
+		{"issuer", with(validClaims(), "iss", "https://other.example"), "issuer_mismatch",
+			[]string{`received aud "` + hookURL + `" iss "https://other.example"`, `expected aud ["` + hookURL + `"] iss "` + issuerURL + `"`}},
+		{"issuer huge", with(validClaims(), "iss", strings.Repeat("i", 5000)), "issuer_mismatch", []string{`"` + strings.Repeat("i", 199) + "…"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			token := k.MustMint(tc.claims)
+			_, err := v.Verify(context.Background(), jwtRequest(token))
+			if verify.Reason(err) != tc.reason || verify.HTTPStatus(err) != http.StatusUnauthorized {
+				t.Fatalf("Verify = %v (%s), want 401 %s", err, verify.Reason(err), tc.reason)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+			if len(err.Error()) > 700 || strings.Contains(err.Error(), strings.Split(token, ".")[2]) {
+				t.Errorf("error %q is unbounded or holds the token", err)
+			}
+		})
 	}
 }

@@ -58,7 +58,11 @@ type RemoteKeySetOptions struct {
 // RemoteKeySet is a KeySet backed by a JWKS URL. It fetches the set on first
 // use and caches it. An unknown kid causes a refetch at most once per
 // MinRefreshInterval; lookups that need a fetch while one runs share it, so
-// a burst of forged kids costs at most one request per interval. A known kid
+// a burst of forged kids costs at most one request per interval. A kid still
+// unknown after a fetch made for it is [ErrUnknownKey]; a kid not in the
+// cache while no fetch is allowed yet is [ErrKeySetUnavailable] with the time
+// left until the next allowed fetch (see [RetryAfter]): a key the sender
+// rotated in since the last fetch is then retried, not refused as forged. A known kid
 // is always answered from the cache at once; when the set is past its max age
 // that lookup also starts a refetch in the background (rate-limited the same
 // way). When a refetch fails, answers other than 200, is larger than
@@ -186,11 +190,16 @@ func (k *RemoteKeySet) preparedKey(ctx context.Context, kid string) (*preparedKe
 			// No fetch allowed, or it has been done: answer from what we have.
 			// When the last fetch failed, the kid may well be in the set we
 			// could not read (a key rotated in during the outage): that is
-			// "unavailable", so the sender retries, not "unknown".
+			// "unavailable", so the sender retries, not "unknown". So is a
+			// kid that a fetch made for this lookup could not vouch for: the
+			// key may have been added since the last fetch, which is "retry
+			// once a refetch is allowed", not "forged".
 			defer k.mu.Unlock()
 			switch {
-			case k.keys != nil && k.lastErr == nil:
+			case k.keys != nil && k.lastErr == nil && fetched:
 				return nil, ErrUnknownKey
+			case k.keys != nil && k.lastErr == nil:
+				return nil, &retryError{after: k.nextFetchLocked(now), reason: ErrUnknownKey}
 			case k.lastErr != nil:
 				return nil, fmt.Errorf("%w: %w", ErrKeySetUnavailable, k.lastErr)
 			default:
@@ -213,14 +222,23 @@ type fetchCall struct {
 
 // mayFetchLocked reports whether the rate limit allows a fetch to start now.
 func (k *RemoteKeySet) mayFetchLocked(now time.Time) bool {
-	if k.lastAttempt.IsZero() {
-		return true
-	}
+	return k.lastAttempt.IsZero() || !now.Before(k.nextAttemptLocked())
+}
+
+// nextAttemptLocked is the earliest time the rate limit allows a fetch.
+func (k *RemoteKeySet) nextAttemptLocked() time.Time {
 	wait := k.interval
 	if k.keys == nil {
 		wait = min(wait, k.retry)
 	}
-	return !now.Before(k.lastAttempt.Add(wait))
+	return k.lastAttempt.Add(wait)
+}
+
+// nextFetchLocked is the time left until a fetch is allowed, rounded up to
+// whole seconds and at least one (the unit of Retry-After).
+func (k *RemoteKeySet) nextFetchLocked(now time.Time) time.Duration {
+	left := k.nextAttemptLocked().Sub(now)
+	return max(time.Second, (left + time.Second - 1).Truncate(time.Second))
 }
 
 // startFetchLocked starts a fetch unless one runs, and returns it.

@@ -86,8 +86,14 @@ func TestRemoteKeySetUnknownKidBurst(t *testing.T) {
 		wg.Wait()
 		close(errs)
 		for err := range errs {
+			// Refused as unknown after a fetch made for it, or "retry
+			// later" while no fetch is allowed: never a key, never a
+			// fetch of its own.
 			if !errors.Is(err, verify.ErrUnknownKey) {
 				t.Fatalf("Key(forged) = %v, want ErrUnknownKey", err)
+			}
+			if _, retry := verify.RetryAfter(err); retry != errors.Is(err, verify.ErrKeySetUnavailable) {
+				t.Fatalf("Key(forged) = %v: a Retry-After exactly when unavailable", err)
 			}
 		}
 	}
@@ -248,12 +254,24 @@ func TestRemoteKeySetRotation(t *testing.T) {
 	}
 	srv.SetKeys(ks.k2)
 	newToken := ks.k2.MustMint(validClaims())
-	// Within the interval the new kid is unknown and nothing is fetched.
-	if _, err := v.Verify(context.Background(), jwtRequest(newToken)); !errors.Is(err, verify.ErrUnknownKey) {
-		t.Fatalf("Verify(k2) before interval = %v", err)
+	// Within the interval the new kid cannot be looked for yet: "retry
+	// later" (503) with the time left until a refetch is allowed, not
+	// "forged" (401), and nothing is fetched.
+	for _, step := range []struct {
+		advance time.Duration
+		left    time.Duration
+	}{{0, time.Minute}, {10 * time.Second, 50 * time.Second}, {49*time.Second + 500*time.Millisecond, time.Second}} {
+		clk.Add(step.advance)
+		_, err := v.Verify(context.Background(), jwtRequest(newToken))
+		left, ok := verify.RetryAfter(err)
+		if !errors.Is(err, verify.ErrKeySetUnavailable) || !errors.Is(err, verify.ErrUnknownKey) || errors.Is(err, verify.ErrInvalidToken) ||
+			!ok || left != step.left || verify.HTTPStatus(err) != http.StatusServiceUnavailable || verify.Reason(err) != "key_refresh_pending" {
+			t.Fatalf("Verify(k2) %s before a refetch is allowed = %v (retry after %s, %v); want 503 key_refresh_pending after %s",
+				step.left, err, left, ok, step.left)
+		}
 	}
 	wantFetches(t, srv, 1)
-	clk.Add(verify.DefaultMinRefreshInterval)
+	clk.Add(500 * time.Millisecond)
 	if d, err := v.Verify(context.Background(), jwtRequest(newToken)); err != nil || d.KeyID != "k2" {
 		t.Fatalf("Verify(k2) after interval = %+v, %v", d, err)
 	}

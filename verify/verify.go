@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -69,8 +70,11 @@ type Options struct {
 	// Leeway is the clock skew allowed when checking the JWT exp, nbf and
 	// iat claims. Zero means DefaultLeeway (30s).
 	Leeway time.Duration
-	// Audiences lists the accepted JWT aud values. When empty, Request.URL
-	// is the one accepted audience; when both are empty every JWT fails.
+	// Audiences lists the accepted JWT aud values; empty strings are
+	// ignored. It is required with a KeySet: the audience is configuration,
+	// never derived from the request, whose Host and forwarded headers the
+	// client chooses (a JWKS may be shared by every customer of the sender,
+	// so a token minted for another endpoint verifies too).
 	Audiences []string
 	// Issuer, when non-empty, is the required JWT iss claim. When empty the
 	// iss claim is not checked.
@@ -102,7 +106,8 @@ type scratch struct {
 }
 
 // New returns a Verifier configured by opts. It fails when both schemes are
-// switched off or a duration or length is negative.
+// switched off, a KeySet comes without an audience, or a duration or length
+// is negative.
 func New(opts Options) (*Verifier, error) {
 	var problems []string
 	if opts.Keyring == nil && opts.KeySet == nil {
@@ -116,6 +121,9 @@ func New(opts Options) (*Verifier, error) {
 	}
 	if opts.MaxIDLength < 0 {
 		problems = append(problems, "MaxIDLength is negative")
+	}
+	if opts.KeySet != nil && !slices.ContainsFunc(opts.Audiences, func(a string) bool { return a != "" }) {
+		problems = append(problems, "KeySet is set without Audiences")
 	}
 	if len(problems) > 0 {
 		return nil, fmt.Errorf("verify: new verifier: %s", strings.Join(problems, "; "))
@@ -158,17 +166,23 @@ type Request struct {
 	Header http.Header
 	// Body is the raw body exactly as received, never re-serialized.
 	Body []byte
-	// URL is the request's own external URL (scheme://host/path). It is the
-	// accepted JWT audience when Options.Audiences is empty.
-	URL string
 }
+
+// Prefixes of [Delivery.IdempotencyKey]: one namespace per scheme, so that
+// a delivery of one scheme can never pass for a duplicate of the other.
+const (
+	KeyPrefixHMAC = "hmac:"
+	KeyPrefixJWT  = "jwt:"
+)
 
 // Delivery describes an authentic delivery.
 type Delivery struct {
-	// ID is the webhook-id header, the sender's idempotency key. For a JWT
-	// delivery without webhook-id it is the jti claim when that is a
-	// non-empty string of at most MaxIDLength bytes, else "jwt-" followed by
-	// the first 32 hex digits of the SHA-256 of the token.
+	// ID is the webhook-id header. For HMAC the signature covers it; for a
+	// JWT delivery it is information only (the token does not cover it),
+	// and without the header it is the jti claim when that is a non-empty
+	// string of at most MaxIDLength bytes, else "jwt-" followed by the
+	// first 32 hex digits of the SHA-256 of the token. Deduplicate on
+	// [Delivery.IdempotencyKey], not on ID.
 	ID string
 	// Timestamp is webhook-timestamp; zero if a JWT delivery carried none.
 	Timestamp time.Time
@@ -182,6 +196,26 @@ type Delivery struct {
 	// Claims holds, for JWT, the verified claims (numbers as float64). It
 	// is nil for HMAC.
 	Claims map[string]any
+
+	tokenKey string // IdempotencyKey of a JWT delivery
+}
+
+// IdempotencyKey is the key to deduplicate the delivery on, derived only
+// from what its signature covers. For HMAC it is [KeyPrefixHMAC] followed
+// by the webhook-id. For JWT it is [KeyPrefixJWT] followed by the byte
+// length of the iss claim, ":", iss and the jti claim when jti is a
+// non-empty string and both fit MaxIDLength, else [KeyPrefixJWT],
+// "sha256:" and the hex SHA-256 of the compact token. So a token replayed
+// with another body or webhook-id has the same key, and the two schemes
+// never share one. It is "" for a zero Delivery.
+func (d Delivery) IdempotencyKey() string {
+	switch d.Scheme {
+	case SchemeHMAC:
+		return KeyPrefixHMAC + d.ID
+	case SchemeJWT:
+		return d.tokenKey
+	}
+	return ""
 }
 
 // Errors returned often, built once so the rejection path stays cheap.

@@ -60,6 +60,10 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		os.Setenv(k, v)
 	}
 	url := "http://" + ln.Addr().String()
+	// Dynamic webhooks need a configured audience (the function never
+	// derives it from the request): dev's own URL, which send and sign use
+	// as the aud of the tokens they mint.
+	os.Setenv("GEMINI_JWT_AUDIENCE", url)
 	statePath := "(not written: --demo)"
 	if !*demo {
 		statePath, err = saveDevState(devState{

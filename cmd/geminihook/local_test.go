@@ -93,14 +93,15 @@ func TestSignAndSendVerify(t *testing.T) {
 	var srvURL string
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		v, err := verify.New(verify.Options{
-			Keyring: verify.StaticKeyring{verify.MustParseSecret(secret)},
-			KeySet:  verify.NewRemoteKeySet(jwks.URL, verify.RemoteKeySetOptions{}),
+			Keyring:   verify.StaticKeyring{verify.MustParseSecret(secret)},
+			KeySet:    verify.NewRemoteKeySet(jwks.URL, verify.RemoteKeySetOptions{}),
+			Audiences: []string{srvURL},
 		})
 		if err != nil {
 			t.Error(err)
 		}
 		body, _ := io.ReadAll(r.Body)
-		d, err := v.Verify(r.Context(), verify.Request{Header: r.Header, Body: body, URL: srvURL})
+		d, err := v.Verify(r.Context(), verify.Request{Header: r.Header, Body: body})
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusUnauthorized)
 			return

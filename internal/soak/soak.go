@@ -122,6 +122,17 @@ func Serve(ctx context.Context, bin string, env map[string]string, args ...strin
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
 	p := &Process{cmd: cmd, out: &lockedBuffer{}, done: make(chan struct{})}
+	if _, set := env["GEMINI_JWT_AUDIENCE"]; !set {
+		// Dynamic webhooks need a configured audience, which Signer.JWT
+		// mints tokens for: the process's own URL, so its port is chosen
+		// here rather than by --port 0.
+		port, err := FreePort()
+		if err != nil {
+			return nil, err
+		}
+		cmd.Args[len(cmd.Args)-len(args)-1] = port
+		cmd.Env = append(cmd.Env, "GEMINI_JWT_AUDIENCE=http://127.0.0.1:"+port)
+	}
 	cmd.Stdout, cmd.Stderr = p.out, p.out
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s serve: %w", bin, err)

@@ -47,17 +47,11 @@ type verifyingServer struct {
 
 func newVerifyingServer(t *testing.T, stack *devstack.Stack) *verifyingServer {
 	t.Helper()
-	v, err := verify.New(verify.Options{
-		Keyring: verify.StaticKeyring{verify.MustParseSecret(stack.Secret)},
-		KeySet:  verify.NewRemoteKeySet(stack.JWKS.URL, verify.RemoteKeySetOptions{}),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	var v *verify.Verifier
 	s := &verifyingServer{ids: map[string]int{}, types: map[string]int{}}
-	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
-		d, err := v.Verify(r.Context(), verify.Request{Header: r.Header, Body: body, URL: "http://" + r.Host})
+		d, err := v.Verify(r.Context(), verify.Request{Header: r.Header, Body: body})
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusUnauthorized)
 			return
@@ -72,6 +66,18 @@ func newVerifyingServer(t *testing.T, stack *devstack.Stack) *verifyingServer {
 		s.types[ev.Type]++
 		s.mu.Unlock()
 	}))
+	// The audience is configuration: the server's own URL, as the signer
+	// uses it (AudienceFor).
+	var err error
+	v, err = verify.New(verify.Options{
+		Keyring:   verify.StaticKeyring{verify.MustParseSecret(stack.Secret)},
+		KeySet:    verify.NewRemoteKeySet(stack.JWKS.URL, verify.RemoteKeySetOptions{}),
+		Audiences: []string{AudienceFor("http://" + s.Listener.Addr().String())},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Start()
 	t.Cleanup(s.Close)
 	return s
 }
