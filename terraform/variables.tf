@@ -191,6 +191,11 @@ variable "subscriptions" {
     error_message = "push_endpoint must be an https:// URL."
   }
   validation {
+    # The provider's own check (verify.ValidateRegexp on filter): at most 256 characters.
+    condition     = alltrue([for s in values(var.subscriptions) : s.filter == null ? true : length(s.filter) <= 256])
+    error_message = "A subscription filter may be at most 256 characters."
+  }
+  validation {
     condition     = alltrue([for s in values(var.subscriptions) : s.push_auth == null ? true : s.push_endpoint != null])
     error_message = "push_auth needs a push_endpoint: only push subscriptions carry OIDC tokens."
   }

@@ -420,3 +420,15 @@ run "exactly_once_on_push" {
 
   expect_failures = [var.subscriptions]
 }
+
+run "filter_too_long" {
+  command = plan
+
+  variables {
+    subscriptions = {
+      s1 = { family = "batch", filter = "attributes.reason = \"${join("", [for i in range(250) : "x"])}\"" }
+    }
+  }
+
+  expect_failures = [var.subscriptions]
+}
