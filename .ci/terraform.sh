@@ -5,8 +5,16 @@
 # Nothing is downloaded but Go modules: OpenTofu is built from its Go module
 # (tools/tofu/install.sh, cached), and the providers are a schema-only stand-in
 # (tools/cmd/tfschemaprovider) serving the committed schema dump of
-# hashicorp/google, hashicorp/archive and hashicorp/random, installed through
-# a dev_overrides CLI configuration. Idempotent; safe to rerun.
+# hashicorp/google, hashicorp/google-beta, hashicorp/archive, hashicorp/random
+# and hashicorp/time, installed through a dev_overrides CLI configuration. The
+# stand-in also applies the real provider's IAM member validator, so mocked
+# values that the real provider would refuse fail here too.
+#
+# TF_REAL_GOOGLE_PROVIDER=/dir (optional): a directory holding real
+# terraform-provider-google and/or terraform-provider-google-beta binaries,
+# built elsewhere; `tofu test` then runs a second time against them
+# (terraform/README.md, "Testing against the real provider").
+# Idempotent; safe to rerun.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -25,13 +33,27 @@ step "module policy: IAM grants and secret values"
 (cd "${root}/tools" && go build -o "${cache}/tfinventory" ./cmd/tfinventory)
 "${cache}/tfinventory" "${root}/terraform"
 
+step "source archive: nothing left out is imported by the function"
+# function.tf keeps test-support packages out of the archive by name; none
+# of them may be a dependency of the function (root package, tests excluded).
+skipped="$(sed -n '/source_skip_dirs = \[/,/\]/p' "${root}/terraform/function.tf" | grep -oE '"[^"]+"' | tr -d '"')"
+test -n "${skipped}" || { echo "no source_skip_dirs found in terraform/function.tf" >&2; exit 1; }
+deps="$(cd "${root}" && go list -deps -f '{{if not .Standard}}{{.ImportPath}}{{end}}' .)"
+for dir in ${skipped}; do
+  if grep -qxF "github.com/geminihook/geminihook/${dir}" <<<"${deps}"; then
+    echo "terraform/function.tf leaves ${dir} out of the source archive, but the function imports it" >&2
+    exit 1
+  fi
+done
+echo "ok: none of $(echo ${skipped}) is imported by the function"
+
 step "schema-only provider: install"
 plugins="${cache}/tfschema-provider"
 mkdir -p "${plugins}"
 staging="$(mktemp "${plugins}/build.XXXXXX")"
 (cd "${root}/tools" && go build -o "${staging}" ./cmd/tfschemaprovider)
 mv -f "${staging}" "${plugins}/terraform-provider-google"
-for name in archive random; do
+for name in google-beta archive random time; do
   ln -f "${plugins}/terraform-provider-google" "${plugins}/terraform-provider-${name}"
 done
 "${plugins}/terraform-provider-google" -list
@@ -42,9 +64,11 @@ export TF_CLI_CONFIG_FILE="${cache}/offline.tofurc"
 cat > "${TF_CLI_CONFIG_FILE}" <<TFRC
 provider_installation {
   dev_overrides {
-    "hashicorp/google"  = "${plugins}"
-    "hashicorp/archive" = "${plugins}"
-    "hashicorp/random"  = "${plugins}"
+    "hashicorp/google"      = "${plugins}"
+    "hashicorp/google-beta" = "${plugins}"
+    "hashicorp/archive"     = "${plugins}"
+    "hashicorp/random"      = "${plugins}"
+    "hashicorp/time"        = "${plugins}"
   }
   direct {}
 }
@@ -66,6 +90,21 @@ step "tofu validate"
 
 step "tofu test"
 "${tofu}" -chdir="${tf}" test -no-color
+
+if [[ -n "${TF_REAL_GOOGLE_PROVIDER:-}" ]]; then
+  step "tofu test against the real provider in ${TF_REAL_GOOGLE_PROVIDER}"
+  real="$(mktemp -d)"
+  for name in google google-beta archive random time; do
+    if [[ -x "${TF_REAL_GOOGLE_PROVIDER}/terraform-provider-${name}" ]]; then
+      ln -sf "${TF_REAL_GOOGLE_PROVIDER}/terraform-provider-${name}" "${real}/terraform-provider-${name}"
+    else
+      ln -sf "${plugins}/terraform-provider-${name}" "${real}/terraform-provider-${name}"
+    fi
+  done
+  sed "s|\"${plugins}\"|\"${real}\"|" "${TF_CLI_CONFIG_FILE}" > "${real}/real.tofurc"
+  TF_CLI_CONFIG_FILE="${real}/real.tofurc" "${tofu}" -chdir="${tf}" test -no-color
+  rm -rf "${real}"
+fi
 
 # ------------------------------------------------------------ broken copies
 #
@@ -138,6 +177,18 @@ expect_failure misdirected-grant "publisher on that family's topic" "${tofu}" -c
 
 dir="$(broken env-drift function.tf 'GEMINI_TOPIC_PREFIX        = var.topic_prefix' 'GEMINI_TOPIC_PREFIX        = "gemini-"')"
 expect_failure env-drift 'must be told the topic prefix' "${tofu}" -chdir="${dir}" test -no-color -filter=tests/topics_iam.tftest.hcl
+
+# A mocked computed value that is no principal is refused, as the real
+# provider refuses it (the stand-in applies its IAM member validator).
+dir="$(broken random-mock-member tests/topics_iam.tftest.hcl '      member = "serviceAccount:geminihook-run@test-project.iam.gserviceaccount.com"' '      member = "z0wyCNiLtl"')"
+expect_failure random-mock-member 'invalid value "z0wyCNiLtl" for member' "${tofu}" -chdir="${dir}" test -no-color -filter=tests/topics_iam.tftest.hcl
+
+dir="$(broken unconditioned-firestore-grant iam.tf 'expression  = "resource.name == \"projects/${var.project_id}/databases/${var.firestore_database}\""' 'expression  = "true"')"
+expect_failure unconditioned-firestore-grant "must be datastore.user on the store's Firestore" "${tofu}" -chdir="${dir}" test -no-color -filter=tests/topics_iam.tftest.hcl
+
+dir="$(broken no-iam-wait function.tf 'depends_on = [time_sleep.iam_propagation]' 'depends_on = []')"
+expect_failure no-iam-wait 'must wait for time_sleep.iam_propagation' "${cache}/tfinventory" "${dir}"
+
 
 # An added grant or a secret version is caught by the policy check, which
 # `tofu test` cannot do (it only sees resources it names).

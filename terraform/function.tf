@@ -9,6 +9,17 @@ locals {
   source_packages = ["verify", "events", "internal"]
   source_skip     = ["_test.go", ".md", ".test", ".prof", ".out"]
 
+  # Test-support and tooling packages below the kept ones: the function
+  # never imports them (.ci/terraform.sh checks this against `go list -deps`).
+  source_skip_dirs = [
+    "internal/devstack",
+    "internal/geminiapi/geminiapitest",
+    "internal/samples",
+    "internal/smtest",
+    "internal/soak",
+    "verify/verifytest",
+  ]
+
   source_all = fileset(local.source_root, "**")
 
   source_files = toset(concat(
@@ -17,7 +28,9 @@ locals {
     flatten([
       for pkg in local.source_packages : [
         for f in fileset(local.source_root, "${pkg}/**") : f
-        if !contains(split("/", f), "testdata") && alltrue([for suffix in local.source_skip : !endswith(f, suffix)])
+        if !contains(split("/", f), "testdata") &&
+        alltrue([for suffix in local.source_skip : !endswith(f, suffix)]) &&
+        alltrue([for dir in local.source_skip_dirs : !startswith(f, "${dir}/")])
       ]
     ]),
   ))
@@ -38,23 +51,47 @@ locals {
 
   source_bucket_name = coalesce(var.source_bucket_name, "${var.project_id}-${var.name}-source")
 
+  # Gemini signs a dynamic webhook's JWT for the URL it was registered
+  # with; both URLs of the function are known before it exists.
+  default_jwt_audience = [
+    "https://${var.region}-${var.project_id}.cloudfunctions.net/${var.name}",
+    "https://${var.name}-${local.project_number}.${var.region}.run.app",
+  ]
+  jwt_audience = var.jwt_audience != null ? var.jwt_audience : local.default_jwt_audience
+
   environment = merge(
     {
       GOOGLE_CLOUD_PROJECT       = var.project_id
       GEMINI_WEBHOOK_SECRET      = google_secret_manager_secret.webhook.id
       GEMINI_TOPIC_PREFIX        = var.topic_prefix
       GEMINI_TIMESTAMP_TOLERANCE = var.timestamp_tolerance
-      GEMINI_DYNAMIC_WEBHOOKS    = var.dynamic_webhooks ? "on" : "off"
+      GEMINI_DYNAMIC_WEBHOOKS    = var.dynamic_webhooks
+      GEMINI_DEDUPE              = var.dedupe
     },
+    var.dedupe == "firestore" ? {
+      GEMINI_FIRESTORE_DATABASE   = var.firestore_database
+      GEMINI_FIRESTORE_COLLECTION = var.firestore_collection
+    } : {},
     {
       for k, v in {
-        GEMINI_JWT_AUDIENCE   = var.jwt_audience
+        GEMINI_JWT_AUDIENCE   = length(local.jwt_audience) == 0 ? null : join(",", local.jwt_audience)
         GEMINI_JWT_ISSUER     = var.jwt_issuer
         GEMINI_JWKS_URL       = var.jwks_url
         GEMINI_MAX_BODY_BYTES = var.max_body_bytes == null ? null : tostring(var.max_body_bytes)
+        GEMINI_API_KEY_SECRET = var.create_api_key_secret ? google_secret_manager_secret.api_key[0].id : null
+        GEMINI_CONFIRM        = var.confirm
       } : k => v if v != null
     },
   )
+
+  # A request holds its body (up to max_body_bytes, 1 MiB when unset) and,
+  # while publishing, the message built from it (as large as the body for a
+  # quarantined delivery, which is published raw). Every concurrent request
+  # doing so must fit in the instance's memory.
+  body_limit_bytes = var.max_body_bytes == null ? 1048576 : var.max_body_bytes
+  memory_units     = { Mi = 1048576, Gi = 1073741824, M = 1000000, G = 1000000000 }
+  memory_parts     = regex("^([0-9]+)(Mi|Gi|M|G)$", var.available_memory)
+  memory_bytes     = tonumber(local.memory_parts[0]) * local.memory_units[local.memory_parts[1]]
 }
 
 data "archive_file" "source" {
@@ -75,6 +112,27 @@ resource "google_storage_bucket" "source" {
   public_access_prevention    = "enforced"
   force_destroy               = true
   labels                      = var.labels
+
+  # Archives are rebuilt from the repository at will; keeping deleted ones
+  # (7 days by default) only costs storage.
+  soft_delete_policy {
+    retention_duration_seconds = 0
+  }
+
+  # Cloud Functions copies the archive into its own gcf-v2-sources bucket
+  # at deploy time, so an archive is needed only while its deploy runs.
+  # Terraform deletes each superseded one; this rule removes what a failed
+  # or abandoned apply leaves behind. The live archive goes too after the
+  # same age: the next apply uploads it again under the same name, which
+  # does not redeploy the function.
+  lifecycle_rule {
+    condition {
+      age = var.source_retention_days
+    }
+    action {
+      type = "Delete"
+    }
+  }
 
   depends_on = [google_project_service.this]
 }
@@ -154,16 +212,13 @@ resource "google_cloudfunctions2_function" "webhook" {
       condition     = var.max_instance_request_concurrency == 1 || tonumber(var.available_cpu) >= 1
       error_message = "max_instance_request_concurrency above 1 needs available_cpu of at least \"1\"."
     }
+    precondition {
+      condition     = local.body_limit_bytes * var.max_instance_request_concurrency * 2 <= local.memory_bytes
+      error_message = "max_body_bytes (1 MiB when unset) times max_instance_request_concurrency, times 2 (the body and the message published from it), must fit in available_memory: raise available_memory, or lower max_body_bytes or max_instance_request_concurrency."
+    }
   }
 
-  # The build and the first instance need their grants in place.
-  depends_on = [
-    google_project_iam_member.build_log_writer,
-    google_artifact_registry_repository_iam_member.build_writer,
-    google_storage_bucket_iam_member.build_source_reader,
-    google_pubsub_topic_iam_member.runtime_publisher,
-    google_secret_manager_secret_iam_member.runtime_accessor,
-    google_secret_manager_secret_iam_member.runtime_viewer,
-    google_project_iam_member.runtime_log_writer,
-  ]
+  # The build and the first instance need their grants in place and
+  # propagated (iam.tf, time_sleep.iam_propagation).
+  depends_on = [time_sleep.iam_propagation]
 }

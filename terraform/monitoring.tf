@@ -12,6 +12,35 @@ locals {
 
   create_rejected_metric    = var.create_log_metrics || var.alert_on_rejections
   create_quarantined_metric = var.create_log_metrics || var.alert_on_quarantine
+
+  notification_channels = tolist(concat(
+    var.notification_channels,
+    [for c in google_monitoring_notification_channel.email : c.name],
+  ))
+}
+
+# One email channel per address in var.alert_emails.
+resource "google_monitoring_notification_channel" "email" {
+  for_each = toset(var.alert_emails)
+
+  project      = var.project_id
+  display_name = "${var.name} alerts: ${each.value}"
+  type         = "email"
+  user_labels  = var.labels
+
+  labels = {
+    email_address = each.value
+  }
+
+  depends_on = [google_project_service.this]
+}
+
+# Alerts that notify nobody are easy to create by accident.
+check "alerts_notify_someone" {
+  assert {
+    condition     = length(local.notification_channels) > 0 || !(var.alert_on_rejections || var.alert_on_quarantine || var.alert_on_dead_letters)
+    error_message = "The alert policies have no notification channel: set alert_emails or notification_channels, or nobody is told when they fire."
+  }
 }
 
 resource "google_logging_metric" "rejected" {
@@ -70,6 +99,21 @@ resource "google_logging_metric" "quarantined" {
   depends_on = [google_project_service.this]
 }
 
+# Monitoring answers 404 "Cannot find metric(s)" to an alert policy on a
+# log-based metric created moments before, for up to about ten minutes
+# (hashicorp/terraform-provider-google#11102). Wait once, when the metrics
+# are created; the function's build runs meanwhile.
+resource "time_sleep" "log_metrics" {
+  count = local.create_rejected_metric || local.create_quarantined_metric ? 1 : 0
+
+  create_duration = var.log_metric_propagation_wait
+
+  triggers = {
+    rejected    = join(",", google_logging_metric.rejected[*].id)
+    quarantined = join(",", google_logging_metric.quarantined[*].id)
+  }
+}
+
 resource "google_monitoring_alert_policy" "rejections" {
   count = var.alert_on_rejections ? 1 : 0
 
@@ -77,7 +121,7 @@ resource "google_monitoring_alert_policy" "rejections" {
   display_name          = "${var.name}: sustained webhook rejections"
   combiner              = "OR"
   severity              = "WARNING"
-  notification_channels = var.notification_channels
+  notification_channels = local.notification_channels
   user_labels           = var.labels
 
   conditions {
@@ -105,6 +149,8 @@ resource "google_monitoring_alert_policy" "rejections" {
     auto_close = "1800s"
   }
 
+  depends_on = [time_sleep.log_metrics]
+
   documentation {
     mime_type = "text/markdown"
     content   = <<-EOT
@@ -125,7 +171,7 @@ resource "google_monitoring_alert_policy" "quarantine" {
   display_name          = "${var.name}: deliveries quarantined"
   combiner              = "OR"
   severity              = "WARNING"
-  notification_channels = var.notification_channels
+  notification_channels = local.notification_channels
   user_labels           = var.labels
 
   conditions {
@@ -153,6 +199,8 @@ resource "google_monitoring_alert_policy" "quarantine" {
     auto_close = "1800s"
   }
 
+  depends_on = [time_sleep.log_metrics]
+
   documentation {
     mime_type = "text/markdown"
     content   = <<-EOT
@@ -161,6 +209,54 @@ resource "google_monitoring_alert_policy" "quarantine" {
       `${var.topic_prefix}quarantine` topic. Nothing was lost: inspect the
       message there, upgrade geminihook if needed, then run
       `geminihook replay` on a standing quarantine subscription.
+    EOT
+  }
+}
+
+# Messages on a dead-letter subscription failed every delivery attempt to
+# their consumer; any of them needs a person.
+resource "google_monitoring_alert_policy" "dead_letters" {
+  for_each = var.alert_on_dead_letters ? local.dead_letter_subscriptions : {}
+
+  project               = var.project_id
+  display_name          = "${var.name}: messages dead-lettered from ${each.key}"
+  combiner              = "OR"
+  severity              = "ERROR"
+  notification_channels = local.notification_channels
+  user_labels           = var.labels
+
+  conditions {
+    display_name = "Undelivered messages on ${google_pubsub_subscription.dead_letter[each.key].name}"
+
+    condition_threshold {
+      filter          = "resource.type = \"pubsub_subscription\" AND resource.labels.subscription_id = \"${google_pubsub_subscription.dead_letter[each.key].name}\" AND metric.type = \"pubsub.googleapis.com/subscription/num_undelivered_messages\""
+      comparison      = "COMPARISON_GT"
+      threshold_value = 0
+      duration        = "0s"
+
+      aggregations {
+        alignment_period   = "300s"
+        per_series_aligner = "ALIGN_MAX"
+      }
+
+      trigger {
+        count = 1
+      }
+    }
+  }
+
+  alert_strategy {
+    auto_close = "1800s"
+  }
+
+  documentation {
+    mime_type = "text/markdown"
+    content   = <<-EOT
+      Messages of subscription `${each.key}` failed
+      ${each.value.dead_letter.max_delivery_attempts} delivery attempts and
+      were moved to `${google_pubsub_subscription.dead_letter[each.key].name}`.
+      Pull them from there to see why, fix the consumer, then publish them
+      again to the family's topic.
     EOT
   }
 }

@@ -42,3 +42,23 @@ output "source_files" {
   description = "Files, relative to the repository root, packaged into the function's source archive."
   value       = sort(tolist(local.source_files))
 }
+
+output "api_key_secret_id" {
+  description = "Secret Manager secret for the Gemini API key (projects/P/secrets/S), when create_api_key_secret is true; null otherwise. Add the key with `gcloud secrets versions add`."
+  value       = var.create_api_key_secret ? google_secret_manager_secret.api_key[0].id : null
+}
+
+output "firestore_database" {
+  description = "Firestore database of the idempotency store, when dedupe is firestore; null otherwise."
+  value       = var.dedupe == "firestore" ? var.firestore_database : null
+}
+
+output "jwt_audience" {
+  description = "The aud values the function accepts on dynamic-webhook JWTs."
+  value       = local.jwt_audience
+}
+
+output "notification_channels" {
+  description = "Notification channels the alerts notify."
+  value       = local.notification_channels
+}

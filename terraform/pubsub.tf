@@ -58,6 +58,8 @@ resource "google_pubsub_subscription" "this" {
   ack_deadline_seconds = each.value.ack_deadline_seconds
   labels               = merge(var.labels, { event_family = each.value.family })
 
+  enable_exactly_once_delivery = each.value.enable_exactly_once_delivery
+
   # Consumers of completion events are long-lived: never expire for
   # inactivity (the default would delete an idle subscription after 31 days).
   expiration_policy {
@@ -68,6 +70,16 @@ resource "google_pubsub_subscription" "this" {
     for_each = each.value.push_endpoint == null ? [] : [each.value.push_endpoint]
     content {
       push_endpoint = push_config.value
+
+      # Pub/Sub signs each push with a Google OIDC token for this account,
+      # so the endpoint can tell Pub/Sub from anyone else.
+      dynamic "oidc_token" {
+        for_each = each.value.push_auth == null ? [] : [each.value.push_auth]
+        content {
+          service_account_email = oidc_token.value.service_account_email
+          audience              = oidc_token.value.audience
+        }
+      }
     }
   }
 

@@ -42,6 +42,50 @@ variable "enable_apis" {
   default     = true
 }
 
+variable "project_number" {
+  description = "Number of project_id. Unset: read from the Cloud Resource Manager API once the module has enabled it (on a brand-new project, during the first apply)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.project_number == null ? true : can(regex("^[1-9][0-9]{5,18}$", var.project_number))
+    error_message = "project_number must be the project's number, digits only."
+  }
+}
+
+variable "deployer_member" {
+  description = "The principal that runs Terraform, e.g. \"serviceAccount:deployer@my-project.iam.gserviceaccount.com\". Set: the module grants it roles/iam.serviceAccountUser (iam.serviceAccounts.actAs) on the runtime and build accounts it creates, which deploying the function needs. Unset: the deployer must hold actAs some other way (terraform/README.md)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.deployer_member == null ? true : can(regex("^(serviceAccount|user|group|principal|principalSet):.+", var.deployer_member))
+    error_message = "deployer_member must be an IAM principal such as serviceAccount:deployer@my-project.iam.gserviceaccount.com."
+  }
+}
+
+variable "iam_propagation_wait" {
+  description = "How long to wait after creating or changing the accounts' grants before building the function, as seconds with an s suffix. IAM changes usually take effect within a minute."
+  type        = string
+  default     = "90s"
+
+  validation {
+    condition     = can(regex("^[0-9]+s$", var.iam_propagation_wait))
+    error_message = "iam_propagation_wait must be a number of seconds such as \"90s\"."
+  }
+}
+
+variable "source_retention_days" {
+  description = "Age in days after which the source bucket deletes an archive. The function does not need it after its deploy; a deleted live archive is uploaded again by the next apply."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.source_retention_days >= 1 && floor(var.source_retention_days) == var.source_retention_days
+    error_message = "source_retention_days must be a whole number of at least 1."
+  }
+}
+
 variable "source_bucket_name" {
   description = "Bucket that holds the function's source archives. Unset: <project_id>-<name>-source."
   type        = string
@@ -91,12 +135,22 @@ variable "subscriptions" {
     set it (e.g. {} or { max_delivery_attempts = 10 }) to forward messages that fail
     max_delivery_attempts times (5 to 100, default 5) to a dead-letter topic
     "<name>-dead-letter", which gets its own pull subscription of the same name.
+    push_auth (push only) makes Pub/Sub sign each push with an OIDC token for
+    service_account_email (the deployer needs iam.serviceAccounts.actAs on it),
+    with audience (default: the endpoint URL), so the endpoint can check it.
+    enable_exactly_once_delivery (pull only, default false) turns on Pub/Sub's
+    exactly-once delivery.
   EOT
   type = map(object({
-    family               = string
-    filter               = optional(string)
-    push_endpoint        = optional(string)
-    ack_deadline_seconds = optional(number)
+    family        = string
+    filter        = optional(string)
+    push_endpoint = optional(string)
+    push_auth = optional(object({
+      service_account_email = string
+      audience              = optional(string)
+    }))
+    ack_deadline_seconds         = optional(number)
+    enable_exactly_once_delivery = optional(bool, false)
     retry_policy = optional(object({
       minimum_backoff = optional(string, "10s")
       maximum_backoff = optional(string, "600s")
@@ -136,6 +190,26 @@ variable "subscriptions" {
     condition     = alltrue([for s in values(var.subscriptions) : s.push_endpoint == null ? true : startswith(s.push_endpoint, "https://")])
     error_message = "push_endpoint must be an https:// URL."
   }
+  validation {
+    # The provider's own check (verify.ValidateRegexp on filter): at most 256 characters.
+    condition     = alltrue([for s in values(var.subscriptions) : s.filter == null ? true : length(s.filter) <= 256])
+    error_message = "A subscription filter may be at most 256 characters."
+  }
+  validation {
+    condition     = alltrue([for s in values(var.subscriptions) : s.push_auth == null ? true : s.push_endpoint != null])
+    error_message = "push_auth needs a push_endpoint: only push subscriptions carry OIDC tokens."
+  }
+  validation {
+    condition = alltrue([for s in values(var.subscriptions) : s.push_auth == null ? true : (
+      can(regex("^[a-z][a-z0-9-]{4,28}[a-z0-9]@[a-z][a-z0-9-]{4,28}[a-z0-9]\\.iam\\.gserviceaccount\\.com$", s.push_auth.service_account_email)) ||
+      can(regex("^[0-9]+-compute@developer\\.gserviceaccount\\.com$", s.push_auth.service_account_email))
+    )])
+    error_message = "push_auth.service_account_email must be a service account email such as pusher@my-project.iam.gserviceaccount.com."
+  }
+  validation {
+    condition     = alltrue([for s in values(var.subscriptions) : !(s.enable_exactly_once_delivery && s.push_endpoint != null)])
+    error_message = "enable_exactly_once_delivery works on pull subscriptions only; remove push_endpoint or the flag."
+  }
 }
 
 # ----------------------------------------------------------------- secret
@@ -151,12 +225,92 @@ variable "secret_id" {
   }
 }
 
+variable "create_api_key_secret" {
+  description = "Create a Secret Manager secret for the Gemini API key (without a version: add the key yourself) and pass it to the function as GEMINI_API_KEY_SECRET, so that it can confirm deliveries against the Gemini API. Off by default: the function would point at an empty secret until the key is added."
+  type        = bool
+  default     = false
+}
+
+variable "api_key_secret_id" {
+  description = "ID of the Secret Manager secret created for the Gemini API key when create_api_key_secret is true."
+  type        = string
+  default     = "gemini-api-key"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_-]{1,255}$", var.api_key_secret_id))
+    error_message = "api_key_secret_id must be 1 to 255 letters, digits, hyphens or underscores."
+  }
+}
+
+variable "confirm" {
+  description = "Which deliveries the function confirms against the Gemini API (GEMINI_CONFIRM): \"off\", \"dynamic\" or \"all\". Unset: the function's default (dynamic when an API key is configured)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.confirm == null ? true : contains(["off", "dynamic", "all"], var.confirm)
+    error_message = "confirm must be \"off\", \"dynamic\" or \"all\"."
+  }
+}
+
+# ------------------------------------------------------- idempotency store
+
+variable "dedupe" {
+  description = "Where the function remembers deliveries it has published (GEMINI_DEDUPE): \"firestore\" (shared by all instances, survives restarts) or \"memory\" (per instance)."
+  type        = string
+  default     = "firestore"
+
+  validation {
+    condition     = contains(["memory", "firestore"], var.dedupe)
+    error_message = "dedupe must be \"memory\" or \"firestore\"."
+  }
+}
+
+variable "firestore_database" {
+  description = "Firestore database of the idempotency store (GEMINI_FIRESTORE_DATABASE)."
+  type        = string
+  default     = "(default)"
+
+  validation {
+    condition     = var.firestore_database == "(default)" || can(regex("^[a-z][a-z0-9-]{2,61}[a-z0-9]$", var.firestore_database))
+    error_message = "firestore_database must be \"(default)\" or 4 to 63 lowercase letters, digits or hyphens, starting with a letter and ending with a letter or digit."
+  }
+}
+
+variable "create_firestore_database" {
+  description = "Create firestore_database (native mode). Set to false to reuse one that exists already: a project's \"(default)\" database cannot be created twice."
+  type        = bool
+  default     = true
+}
+
+variable "firestore_location" {
+  description = "Location of the Firestore database when it is created, e.g. \"nam5\" or \"eur3\" (multi-region) or a region. Unset: var.region."
+  type        = string
+  default     = null
+}
+
+variable "firestore_collection" {
+  description = "Collection of the idempotency store's records (GEMINI_FIRESTORE_COLLECTION); Terraform puts a TTL policy on its expire_at field."
+  type        = string
+  default     = "geminihook-deliveries"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,254}$", var.firestore_collection)) && !can(regex("^__.*__$", var.firestore_collection)) && var.firestore_collection != "." && var.firestore_collection != ".."
+    error_message = "firestore_collection must be a top-level collection ID: 1 to 255 letters, digits, _, - or ., not . or .., not __name__."
+  }
+}
+
 # ------------------------------------------------------- function settings
 
 variable "jwt_audience" {
-  description = "Accepted aud values of dynamic-webhook JWTs, comma-separated (GEMINI_JWT_AUDIENCE). Unset: the request's own URL."
-  type        = string
+  description = "Accepted aud values of dynamic-webhook JWTs (GEMINI_JWT_AUDIENCE, joined with commas). Unset: the function's two URLs, https://REGION-PROJECT_ID.cloudfunctions.net/NAME and https://NAME-PROJECT_NUMBER.REGION.run.app. An empty list sets none, which turns dynamic webhooks off under dynamic_webhooks = \"auto\"."
+  type        = list(string)
   default     = null
+
+  validation {
+    condition     = var.jwt_audience == null ? true : alltrue([for a in var.jwt_audience : a != "" && !strcontains(a, ",")])
+    error_message = "jwt_audience entries must be non-empty and contain no comma."
+  }
 }
 
 variable "jwt_issuer" {
@@ -177,9 +331,14 @@ variable "jwks_url" {
 }
 
 variable "dynamic_webhooks" {
-  description = "Accept JWT-signed (dynamic, per-request) webhooks (GEMINI_DYNAMIC_WEBHOOKS on/off)."
-  type        = bool
-  default     = true
+  description = "Accept JWT-signed (dynamic, per-request) webhooks (GEMINI_DYNAMIC_WEBHOOKS): \"auto\" (on exactly when an audience is set), \"on\" or \"off\"."
+  type        = string
+  default     = "auto"
+
+  validation {
+    condition     = contains(["auto", "on", "off"], var.dynamic_webhooks)
+    error_message = "dynamic_webhooks must be \"auto\", \"on\" or \"off\"."
+  }
 }
 
 variable "timestamp_tolerance" {
@@ -329,13 +488,41 @@ variable "alert_on_quarantine" {
   default     = true
 }
 
+variable "alert_emails" {
+  description = "Email addresses the alerts notify; the module creates one email notification channel per address. Combine with notification_channels for other kinds of channel."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for e in var.alert_emails : can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", e))])
+    error_message = "alert_emails entries must be email addresses."
+  }
+}
+
 variable "notification_channels" {
-  description = "Monitoring notification channel IDs (projects/P/notificationChannels/N) the alerts notify."
+  description = "Existing Monitoring notification channel IDs (projects/P/notificationChannels/N) the alerts notify, besides alert_emails."
   type        = list(string)
   default     = []
 
   validation {
     condition     = alltrue([for c in var.notification_channels : can(regex("^projects/[^/]+/notificationChannels/[^/]+$", c))])
     error_message = "notification_channels entries must look like projects/P/notificationChannels/N."
+  }
+}
+
+variable "alert_on_dead_letters" {
+  description = "Alert when any message waits on a dead-letter subscription (one policy per subscription that dead-letters)."
+  type        = bool
+  default     = true
+}
+
+variable "log_metric_propagation_wait" {
+  description = "How long to wait after creating the log-based metrics before creating the alert policies on them, as seconds with an s suffix. Monitoring can answer 404 for a new metric for up to about ten minutes; the wait runs once, alongside the function's build."
+  type        = string
+  default     = "600s"
+
+  validation {
+    condition     = can(regex("^[0-9]+s$", var.log_metric_propagation_wait))
+    error_message = "log_metric_propagation_wait must be a number of seconds such as \"600s\"."
   }
 }

@@ -5,8 +5,11 @@
 // exactly as it is for `gcloud builds submit`. It then checks what the API
 // only finds out when a build runs: that every waitFor names an earlier step,
 // that every substitution used is declared (or built in) and every declared
-// one is used, that every step image is pinned, and that a build run as a
-// user-specified service account sends its logs somewhere it may write.
+// one is used, that every step image comes from a Google-hosted registry
+// and is pinned by digest, that a build run as a user-specified service
+// account sends its logs somewhere it may write, and that no build both runs
+// tests and applies Terraform (test code must never share a build, and so
+// credentials, with a deploy).
 package cloudbuildcheck
 
 import (
@@ -68,6 +71,7 @@ func CheckBuild(b *cloudbuildpb.Build) error {
 	}
 	errs = append(errs, checkSteps(b)...)
 	errs = append(errs, checkSubstitutions(b)...)
+	errs = append(errs, checkTestsApart(b)...)
 	if b.GetServiceAccount() != "" {
 		switch b.GetOptions().GetLogging() {
 		case cloudbuildpb.BuildOptions_CLOUD_LOGGING_ONLY, cloudbuildpb.BuildOptions_NONE:
@@ -112,27 +116,87 @@ func checkSteps(b *cloudbuildpb.Build) []error {
 	return errs
 }
 
-// checkImage requires a tag other than latest, or a digest.
+// GoogleHosts are the registries a step image may come from: Google's own
+// (gcr.io and its regional hosts, Artifact Registry) and mirror.gcr.io,
+// Google's mirror of Docker Hub, which spares builds Docker Hub's rate
+// limits.
+var GoogleHosts = []string{"gcr.io", "mirror.gcr.io", "us.gcr.io", "eu.gcr.io", "asia.gcr.io"}
+
+// digestRef matches a sha256 digest reference.
+var digestRef = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
+
+// ErrImageNotPinned and ErrImageNotGoogleHosted are wrapped by checkImage's
+// errors.
+var (
+	ErrImageNotPinned       = errors.New("image not pinned by digest")
+	ErrImageNotGoogleHosted = errors.New("image not from a Google-hosted registry")
+)
+
+// checkImage requires an image from a Google-hosted registry (GoogleHosts or
+// REGION-docker.pkg.dev), pinned by a sha256 digest; a tag may stand beside
+// the digest for the reader's sake.
 func checkImage(image string) error {
 	if image == "" {
 		return errors.New("no image (name)")
 	}
 	if strings.ContainsAny(image, "$") {
-		return fmt.Errorf("image %q is chosen by substitution, so it cannot be checked as pinned", image)
+		return fmt.Errorf("image %q is chosen by substitution, so it cannot be checked as pinned: %w", image, ErrImageNotPinned)
 	}
-	if _, digest, ok := strings.Cut(image, "@"); ok {
-		if !strings.HasPrefix(digest, "sha256:") {
-			return fmt.Errorf("image %q: digest must be sha256", image)
+	host, _, ok := strings.Cut(image, "/")
+	if !ok || !(slices.Contains(GoogleHosts, host) || strings.HasSuffix(host, "-docker.pkg.dev")) {
+		return fmt.Errorf("image %q: pull from mirror.gcr.io, gcr.io or Artifact Registry: %w", image, ErrImageNotGoogleHosted)
+	}
+	_, digest, ok := strings.Cut(image, "@")
+	if !ok {
+		return fmt.Errorf("image %q: add @sha256:<digest>: %w", image, ErrImageNotPinned)
+	}
+	if !digestRef.MatchString(digest) {
+		return fmt.Errorf("image %q: digest must be sha256:<64 hex digits>: %w", image, ErrImageNotPinned)
+	}
+	return nil
+}
+
+// runsGoTest and appliesTerraform recognise the two kinds of step that must
+// not share a build, from the step's entrypoint, arguments and script.
+func runsGoTest(s *cloudbuildpb.BuildStep) bool {
+	words := stepWords(s)
+	for i := 0; i+1 < len(words); i++ {
+		if strings.HasSuffix(words[i], "go") && words[i+1] == "test" {
+			return true
 		}
-		return nil
 	}
-	last := image[strings.LastIndex(image, "/")+1:]
-	_, tag, ok := strings.Cut(last, ":")
-	switch {
-	case !ok || tag == "":
-		return fmt.Errorf("image %q has no tag: pin a version", image)
-	case tag == "latest":
-		return fmt.Errorf("image %q uses the latest tag: pin a version", image)
+	return false
+}
+
+func appliesTerraform(s *cloudbuildpb.BuildStep) bool {
+	words := stepWords(s)
+	for i := 0; i+1 < len(words); i++ {
+		if (strings.HasSuffix(words[i], "terraform") || strings.HasSuffix(words[i], "tofu")) && words[i+1] == "apply" {
+			return true
+		}
+	}
+	// terraform images run terraform without an entrypoint.
+	return s.GetEntrypoint() == "" && strings.Contains(s.GetName(), "terraform") && len(s.GetArgs()) > 0 && s.GetArgs()[0] == "apply"
+}
+
+// stepWords splits a step's entrypoint, arguments and script into words.
+func stepWords(s *cloudbuildpb.BuildStep) []string {
+	text := strings.Join(append([]string{s.GetEntrypoint()}, append(s.GetArgs(), s.GetScript())...), " ")
+	return strings.Fields(text)
+}
+
+func checkTestsApart(b *cloudbuildpb.Build) []error {
+	var test, apply []string
+	for _, s := range b.GetSteps() {
+		if runsGoTest(s) {
+			test = append(test, s.GetId())
+		}
+		if appliesTerraform(s) {
+			apply = append(apply, s.GetId())
+		}
+	}
+	if len(test) > 0 && len(apply) > 0 {
+		return []error{fmt.Errorf("steps %v run tests and steps %v apply Terraform in the same build: test code would run with the deployer's credentials; split them into two builds with different service accounts", test, apply)}
 	}
 	return nil
 }

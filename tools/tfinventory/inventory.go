@@ -1,6 +1,8 @@
 // Package tfinventory lists the resources a Terraform module declares and
 // checks geminihook's policy on them: which IAM grants may exist (and with
-// which roles), and that no secret value can reach Terraform state.
+// which roles), which project-level grants must be narrowed by an IAM
+// condition, that the function waits for the grants it needs to propagate,
+// and that no secret value can reach Terraform state.
 //
 // `tofu test` can assert on resources it knows by name, but cannot notice a
 // resource that should not be there; this static check closes that gap.
@@ -27,6 +29,12 @@ type Block struct {
 	// Role is the literal value of the block's role argument, or "" when it
 	// has none or it is not a literal string.
 	Role string
+	// Conditioned reports whether the block has a literal condition block
+	// (an IAM condition), not a dynamic one.
+	Conditioned bool
+	// DependsOn lists the addresses named in the block's depends_on, e.g.
+	// time_sleep.iam_propagation.
+	DependsOn []string
 	// Pos is where the block starts, as file:line.
 	Pos string
 }
@@ -78,6 +86,25 @@ func Inventory(dir string) ([]Block, error) {
 				Name: blk.Labels[1],
 				Pos:  fmt.Sprintf("%s:%d", filepath.Base(path), blk.DefRange().Start.Line),
 			}
+			for _, inner := range blk.Body.Blocks {
+				if inner.Type == "condition" {
+					b.Conditioned = true
+				}
+			}
+			if attr, ok := blk.Body.Attributes["depends_on"]; ok {
+				for _, tr := range attr.Expr.Variables() {
+					parts := make([]string, 0, len(tr))
+					for _, step := range tr {
+						switch st := step.(type) {
+						case hcl.TraverseRoot:
+							parts = append(parts, st.Name)
+						case hcl.TraverseAttr:
+							parts = append(parts, st.Name)
+						}
+					}
+					b.DependsOn = append(b.DependsOn, strings.Join(parts, "."))
+				}
+			}
 			if attr, ok := blk.Body.Attributes["role"]; ok {
 				if v, diags := attr.Expr.Value(nil); !diags.HasErrors() && v.Type().FriendlyName() == "string" && v.IsKnown() && !v.IsNull() {
 					b.Role = v.AsString()
@@ -94,14 +121,18 @@ func Inventory(dir string) ([]Block, error) {
 // may declare, with the one role it must grant.
 var Grants = map[string]string{
 	// The runtime account.
-	"google_pubsub_topic_iam_member.runtime_publisher":         "roles/pubsub.publisher",
-	"google_secret_manager_secret_iam_member.runtime_accessor": "roles/secretmanager.secretAccessor",
-	"google_secret_manager_secret_iam_member.runtime_viewer":   "roles/secretmanager.viewer",
-	"google_project_iam_member.runtime_log_writer":             "roles/logging.logWriter",
+	"google_pubsub_topic_iam_member.runtime_publisher":                 "roles/pubsub.publisher",
+	"google_secret_manager_secret_iam_member.runtime_accessor":         "roles/secretmanager.secretAccessor",
+	"google_secret_manager_secret_iam_member.runtime_viewer":           "roles/secretmanager.viewer",
+	"google_project_iam_member.runtime_log_writer":                     "roles/logging.logWriter",
+	"google_project_iam_member.runtime_firestore_user":                 "roles/datastore.user",
+	"google_secret_manager_secret_iam_member.runtime_api_key_accessor": "roles/secretmanager.secretAccessor",
+	"google_service_account_iam_member.deployer_act_as":                "roles/iam.serviceAccountUser",
 	// The build account.
 	"google_project_iam_member.build_log_writer":                  "roles/logging.logWriter",
 	"google_artifact_registry_repository_iam_member.build_writer": "roles/artifactregistry.writer",
 	"google_storage_bucket_iam_member.build_source_reader":        "roles/storage.objectViewer",
+	"google_project_iam_member.build_gcf_sources_reader":          "roles/storage.objectViewer",
 	// The Pub/Sub service agent, for dead-lettering.
 	"google_pubsub_topic_iam_member.dead_letter_publisher":         "roles/pubsub.publisher",
 	"google_pubsub_subscription_iam_member.dead_letter_subscriber": "roles/pubsub.subscriber",
@@ -111,6 +142,29 @@ var Grants = map[string]string{
 
 // forbiddenTypes may not appear as resource, data or ephemeral blocks:
 // each would put the signing secret's value into Terraform state or plans.
+// Conditioned lists the grants of Grants that are made on the whole project
+// for want of a narrower resource and must therefore carry an IAM condition
+// naming the one resource they are for.
+var Conditioned = map[string]bool{
+	"google_project_iam_member.build_gcf_sources_reader": true,
+	"google_project_iam_member.runtime_firestore_user":   true,
+}
+
+// Propagation is the resource that waits for new grants to propagate, and
+// Function the resource that must wait for it.
+const (
+	Propagation = "time_sleep.iam_propagation"
+	Function    = "google_cloudfunctions2_function.webhook"
+)
+
+// notWaitedFor lists the grants of Grants that neither the function's build
+// nor its first instance needs, so Propagation need not wait for them.
+var notWaitedFor = map[string]bool{
+	"google_pubsub_topic_iam_member.dead_letter_publisher":         true,
+	"google_pubsub_subscription_iam_member.dead_letter_subscriber": true,
+	"google_cloud_run_v2_service_iam_member.public_invoker":        true,
+}
+
 var forbiddenTypes = []string{"google_secret_manager_secret_version"}
 
 // isIAM reports whether a resource type changes IAM policy.
@@ -141,8 +195,12 @@ func Check(blocks []Block) error {
 		case b.Role != want:
 			errs = append(errs, fmt.Errorf("%s: %s grants %q, want %q", b.Pos, b.Address(), b.Role, want))
 		}
+		if Conditioned[b.Address()] && !b.Conditioned {
+			errs = append(errs, fmt.Errorf("%s: %s is a project-level grant and must carry a condition naming its one resource", b.Pos, b.Address()))
+		}
 		found[b.Address()] = true
 	}
+	errs = append(errs, checkPropagation(blocks)...)
 	missing := []string{}
 	for addr := range Grants {
 		if !found[addr] {
@@ -154,4 +212,46 @@ func Check(blocks []Block) error {
 		errs = append(errs, fmt.Errorf("%s is missing from the module", addr))
 	}
 	return errors.Join(errs...)
+}
+
+// checkPropagation verifies that Function depends on Propagation and that
+// Propagation depends on every grant the function's build and first
+// instance need.
+func checkPropagation(blocks []Block) []error {
+	var errs []error
+	byAddr := map[string]Block{}
+	for _, b := range blocks {
+		byAddr[b.Address()] = b
+	}
+	fn, ok := byAddr[Function]
+	if !ok {
+		return []error{fmt.Errorf("%s is missing from the module", Function)}
+	}
+	if !contains(fn.DependsOn, Propagation) {
+		errs = append(errs, fmt.Errorf("%s: %s must wait for %s (depends_on), or its build races its grants", fn.Pos, Function, Propagation))
+	}
+	wait, ok := byAddr[Propagation]
+	if !ok {
+		return append(errs, fmt.Errorf("%s is missing from the module", Propagation))
+	}
+	need := make([]string, 0, len(Grants))
+	for addr := range Grants {
+		if !notWaitedFor[addr] && !contains(wait.DependsOn, addr) {
+			need = append(need, addr)
+		}
+	}
+	sort.Strings(need)
+	for _, addr := range need {
+		errs = append(errs, fmt.Errorf("%s: %s must wait for %s (depends_on)", wait.Pos, Propagation, addr))
+	}
+	return errs
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
 }

@@ -107,6 +107,27 @@ func TestBrokenCopiesFail(t *testing.T) {
 			wantError: "google_secret_manager_secret_iam_member.runtime_viewer is missing",
 		},
 		{
+			name:      "project-level grant without its condition",
+			file:      "iam.tf",
+			old:       "  condition {\n    title       = \"${var.name}-firestore-${var.firestore_database}\"",
+			new:       "  dynamic \"condition\" {\n    for_each = []\n    content {}\n  }\n  unconditioned {\n    title       = \"${var.name}-firestore-${var.firestore_database}\"",
+			wantError: "runtime_firestore_user is a project-level grant and must carry a condition",
+		},
+		{
+			name:      "function does not wait for its grants",
+			file:      "function.tf",
+			old:       "depends_on = [time_sleep.iam_propagation]",
+			new:       "depends_on = []",
+			wantError: "google_cloudfunctions2_function.webhook must wait for time_sleep.iam_propagation",
+		},
+		{
+			name:      "wait forgets a grant",
+			file:      "iam.tf",
+			old:       "    google_project_iam_member.build_gcf_sources_reader,\n",
+			new:       "",
+			wantError: "time_sleep.iam_propagation must wait for google_project_iam_member.build_gcf_sources_reader",
+		},
+		{
 			name: "secret version in state",
 			file: "secret.tf",
 			old:  "resource \"google_secret_manager_secret\" \"webhook\" {",

@@ -2,10 +2,12 @@
 // `tofu providers schema -json`, so that `tofu validate` and `tofu test` with
 // mock providers can run without downloading any provider.
 //
-// The dump (provider-schemas.json.gz, embedded) covers hashicorp/google
-// 7.45.0, hashicorp/archive 2.8.0 and hashicorp/random 3.9.0; regenerate it
-// with `tofu providers schema -json | gzip` in a module that requires those
-// versions, on a machine that can download them. The schema-only server in
+// The dump (provider-schemas.json.gz, embedded) covers hashicorp/google and
+// hashicorp/google-beta 7.45.0, hashicorp/archive 2.8.0, hashicorp/random
+// 3.9.0 and hashicorp/time; regenerate it with `tofu providers schema -json |
+// gzip` in a module that requires those versions, on a machine that can
+// download them. Beyond the schema, the server applies the real provider's
+// IAM member validator (validate.go), the one check mocked tests most need. The schema-only server in
 // server.go answers the RPCs that validation and mocked tests make; every RPC
 // that would touch real infrastructure returns an error diagnostic instead.
 package tfschema

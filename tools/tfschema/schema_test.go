@@ -17,8 +17,8 @@ func TestNames(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Join(got, ",") != "archive,google,random" {
-		t.Fatalf("Names() = %v, want [archive google random]", got)
+	if strings.Join(got, ",") != "archive,google,google-beta,random,time" {
+		t.Fatalf("Names() = %v, want [archive google google-beta random time]", got)
 	}
 }
 
@@ -188,7 +188,8 @@ func hasError(diags []*tfprotov5.Diagnostic) bool {
 }
 
 // Validation is OpenTofu's job (it checks names, arguments and types against
-// the schema first); the server must not invent errors, nor need the schema.
+// the schema first); outside the IAM member check (validate_test.go) the
+// server must not invent errors, nor need the schema.
 func TestServerValidateNeedsNoSchema(t *testing.T) {
 	ctx := context.Background()
 	s := &Server{name: "test", load: func() (*Provider, error) {
