@@ -160,7 +160,7 @@ func numberOK(lit []byte) bool {
 		return false
 	}
 	// Without an exponent, fewer than 309 digits cannot reach 1.8e308.
-	if len(lit) < 300 && bytes.IndexAny(lit, "eE") < 0 {
+	if len(lit) < 300 && !bytes.ContainsAny(lit, "eE") {
 		return true
 	}
 	_, err := strconv.ParseFloat(string(lit), 64)

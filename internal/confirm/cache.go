@@ -62,10 +62,3 @@ func (l *lru) put(key string, s snapshot, expires time.Time) {
 		delete(l.byKey, last.Value.(*lruEntry).key)
 	}
 }
-
-// len returns how many resources are remembered.
-func (l *lru) len() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.order.Len()
-}
