@@ -13,7 +13,9 @@ import (
 	"time"
 
 	"github.com/geminihook/geminihook/events"
+	idem "github.com/geminihook/geminihook/internal/idempotency"
 	"github.com/geminihook/geminihook/internal/logging"
+	"github.com/geminihook/geminihook/internal/publish"
 	"github.com/geminihook/geminihook/verify"
 )
 
@@ -26,8 +28,28 @@ const (
 	resultUnavailable = "unavailable" // we could not take it now: 5xx, Gemini retries
 )
 
-// retryAfter is the Retry-After value, in seconds, sent with every 503.
+// retryAfter is the Retry-After value, in seconds, sent with a 503 whose
+// error carries no retryAfterError.
 const retryAfter = "10"
+
+// retryAfterError is an error answered 503 that knows when a retry may
+// succeed (a claim's remaining lease).
+type retryAfterError struct {
+	err   error
+	after time.Duration
+}
+
+func (e *retryAfterError) Error() string { return e.err.Error() }
+func (e *retryAfterError) Unwrap() error { return e.err }
+
+// retryAfterFor is the Retry-After of a 503 for err: the whole seconds
+// (at least one) of a retryAfterError in its chain, else retryAfter.
+func retryAfterFor(err error) string {
+	if e, ok := errors.AsType[*retryAfterError](err); ok {
+		return strconv.FormatInt(int64(max((e.after+time.Second-1)/time.Second, 1)), 10)
+	}
+	return retryAfter
+}
 
 // Errors of the handler itself; verify's sentinels cover the rest.
 var (
@@ -51,6 +73,7 @@ var handlerStatus = []struct {
 	{errReadBody, http.StatusBadRequest, "body_unreadable"},
 	{errPublish, http.StatusServiceUnavailable, "publish_failed"},
 	{errBusy, http.StatusServiceUnavailable, "busy"},
+	{idem.ErrUnavailable, http.StatusServiceUnavailable, "store_unavailable"},
 	{errShuttingDown, http.StatusServiceUnavailable, "shutting_down"},
 	{errUnavailable, http.StatusServiceUnavailable, "not_ready"},
 }
@@ -89,16 +112,15 @@ const (
 	claimNew claimState = iota
 	// claimDuplicate: the key was published; answer 200, publish nothing.
 	claimDuplicate
-	// claimBusy: another attempt holds the key now; answer 503 so the
-	// sender retries later.
-	claimBusy
 )
 
 // idempotency remembers which deliveries were published, so one sent twice
 // is published once.
 type idempotency interface {
 	// Claim claims key. With claimNew the claim is non-nil and must be
-	// ended exactly once; otherwise it is nil.
+	// ended exactly once; otherwise it is nil. When another attempt holds
+	// the key the error wraps errBusy (and may be a retryAfterError);
+	// when the store cannot answer it wraps idem.ErrUnavailable.
 	Claim(ctx context.Context, key string) (claimState, claim, error)
 }
 
@@ -109,6 +131,10 @@ type claim interface {
 	Published(ctx context.Context, messageID string) error
 	// Release gives the key up unpublished, so a retry is handled afresh.
 	Release(ctx context.Context) error
+	// Abandon ends the attempt whose publish may still land: copies are
+	// answered busy until the claim's lease runs out, unless Published
+	// (or Release) follows. It makes no store call.
+	Abandon()
 }
 
 // delivery collects what one request's log line and answer report.
@@ -183,8 +209,6 @@ func (s *server) handle(r *http.Request, d *delivery) error {
 	case state == claimDuplicate:
 		d.result = resultDuplicate
 		return nil
-	case state == claimBusy:
-		return errBusy
 	}
 	published := false
 	defer func() {
@@ -196,6 +220,13 @@ func (s *server) handle(r *http.Request, d *delivery) error {
 		}
 	}()
 	if err := s.publish(ctx, body, events.Meta{ID: dv.ID, ReceivedAt: d.start, Scheme: d.scheme, Claims: dv.Claims}, d); err != nil {
+		if p, ok := errors.AsType[*publish.Pending](err); ok {
+			// Unanswered, not refused: it may still land. Keep the claim
+			// and record what the client answers later (#13.3).
+			published = true
+			c.Abandon()
+			s.watchLate(c, p, d.webhookID)
+		}
 		return err
 	}
 	published = true
@@ -210,6 +241,15 @@ func (s *server) publish(ctx context.Context, body []byte, meta events.Meta, d *
 	// as subscription filters see it, bounded and valid UTF-8.
 	d.family, d.eventType, d.quarantine = n.Family, n.Message.Attributes[events.AttrEventType], n.Reason
 	id, err := s.publisher.Publish(ctx, n.Family, n.Message)
+	if errors.Is(err, publish.ErrTooLarge) && !n.Quarantined() {
+		// Retrying cannot make it fit: quarantine the body, which fits
+		// for any body within events.MaxBodyBytes (the configured limit's
+		// cap), instead of answering 503 for 24 hours.
+		q := events.NewQuarantineMessage(body, meta, &events.MalformedError{Reason: events.ReasonMessageTooLarge})
+		n = events.Normalized{Family: events.FamilyQuarantine, Message: q, Reason: events.ReasonMessageTooLarge}
+		d.family, d.quarantine = n.Family, n.Reason
+		id, err = s.publisher.Publish(ctx, n.Family, n.Message)
+	}
 	if err != nil {
 		return fmt.Errorf("%w: %w", errPublish, err)
 	}
@@ -323,7 +363,7 @@ func (f *function) finish(w http.ResponseWriter, r *http.Request, d *delivery, e
 		a = answer{Result: resultRejected, Reason: reason}
 		if status >= 500 {
 			a.Result = resultUnavailable
-			w.Header().Set("Retry-After", retryAfter)
+			w.Header().Set("Retry-After", retryAfterFor(err))
 		}
 		d.result = a.Result
 	}
