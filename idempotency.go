@@ -78,6 +78,7 @@ func (s *server) watchLate(c claim, p *publish.Pending, webhookID string) {
 			s.log(slog.LevelInfo, "late publish recorded", "webhook_id", webhookID, "message_id", id)
 		case errors.Is(err, publish.ErrNoLateAnswer):
 			// Unknown: the lease keeps copies away until it runs out.
+			s.log(slog.LevelWarn, "late publish unresolved; its claim runs out with its lease", "webhook_id", webhookID, "error", logText(err))
 		default:
 			_ = c.Release(ctx) // a failed release leaves the claim to its lease
 		}

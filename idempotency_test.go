@@ -2,6 +2,7 @@ package geminihook
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -333,5 +334,67 @@ func TestPileUpWaitsOnePublish(t *testing.T) {
 				t.Fatalf("%d messages for the piled-up delivery, want 1", n)
 			}
 		})
+	}
+}
+
+// TestFirestoreEmulatorHost: without client options the function's
+// Firestore client follows FIRESTORE_EMULATOR_HOST (as `dev` and local
+// runs use it), and keeps its records in the configured database and
+// collection.
+func TestFirestoreEmulatorHost(t *testing.T) {
+	fs, err := firestoretest.NewServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(fs.Close)
+	t.Setenv("FIRESTORE_EMULATOR_HOST", fs.Addr)
+	h := newHarness(t, harnessOptions{env: map[string]string{
+		"GEMINI_DEDUPE": DedupeFirestore, "GEMINI_FIRESTORE_DATABASE": "hooks-db", "GEMINI_FIRESTORE_COLLECTION": "deliveries",
+	}})
+	wantAnswer(t, "delivery", h.do(h.hmacRequest("msg_env", h.sample("batch.succeeded", 8), h.secret)), http.StatusOK, resultPublished)
+	docs := fs.Documents()
+	prefix := "projects/" + testProject + "/databases/hooks-db/documents/deliveries/"
+	if len(docs) != 1 || !strings.HasPrefix(docs[0].GetName(), prefix) {
+		t.Fatalf("Firestore holds %d documents (%v), want one under %s", len(docs), docs, prefix)
+	}
+	if st := docs[0].GetFields()["state"].GetStringValue(); st != "published" {
+		t.Errorf("record state %q, want published", st)
+	}
+}
+
+// TestShutdownEndsLateWatches: a delivery whose publish is still pending
+// when Shutdown begins does not keep its watch running past Shutdown: the
+// watch ends when Close gives up (0.5 s in), not when its own wait would
+// (a further publish timeout, 2 s), and Shutdown waits for it.
+func TestShutdownEndsLateWatches(t *testing.T) {
+	t.Parallel()
+	h, _, _ := newFirestoreHarness(t, harnessOptions{publish: publish.Options{Timeout: 2 * time.Second, NumGoroutines: 1, CloseTimeout: 500 * time.Millisecond}})
+	h.publish.set(nil, 3*time.Second) // stalled: the queued publish cannot land before Close
+	first := make(chan response, 1)
+	go func() { first <- h.do(h.hmacRequest("msg_ahead", h.sample("batch.succeeded", 9), h.secret)) }()
+	for h.publish.count() == 0 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	wantAnswer(t, "queued publish", h.do(h.hmacRequest("msg_queued", h.sample("batch.succeeded", 10), h.secret)),
+		http.StatusServiceUnavailable, "publish_failed")
+	<-first
+	h.fn.mu.Lock()
+	s := h.fn.srv
+	h.fn.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := h.fn.Shutdown(ctx); err != nil && !errors.Is(err, publish.ErrCloseTimeout) {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	h.publish.set(nil, 0)
+	watching := make(chan struct{})
+	go func() { s.late.Wait(); close(watching) }()
+	select {
+	case <-watching:
+	case <-time.After(5 * time.Second):
+		t.Fatal("a late-answer watch outlived Shutdown")
+	}
+	if logs := h.logs.String(); !strings.Contains(logs, "late publish unresolved") || !strings.Contains(logs, "publisher closed") {
+		t.Errorf("the watch did not end with the publisher's Close:\n%s", logs)
 	}
 }
