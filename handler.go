@@ -222,7 +222,8 @@ func (s *server) handle(r *http.Request, d *delivery) error {
 	if err := s.publish(ctx, body, events.Meta{ID: dv.ID, ReceivedAt: d.start, Scheme: d.scheme, Claims: dv.Claims}, d); err != nil {
 		if p, ok := errors.AsType[*publish.Pending](err); ok {
 			// Unanswered, not refused: it may still land. Keep the claim
-			// and record what the client answers later (#13.3).
+			// (not released on return) and let the watch record what the
+			// client answers later (#13.3).
 			published = true
 			c.Abandon()
 			s.watchLate(c, p, d.webhookID)
