@@ -18,10 +18,18 @@ import (
 // Firestore store (GEMINI_DEDUPE). Its claims are the Guard's tickets.
 type guarded struct{ g *idem.Guard }
 
+// claimTimeout bounds Claim: the store's calls (each bounded by
+// idem.DefaultCallTimeout, but a claim that races may make several) or a
+// copy's wait for the attempt ahead of it (one publish timeout and its
+// store writes). Past it the delivery is answered 503 and retried.
+const claimTimeout = 10 * time.Second
+
 // Claim implements idempotency. A key held by another attempt is an error
 // wrapping errBusy that carries the Guard's Retry-After; a store that
 // cannot answer is one wrapping idem.ErrUnavailable.
 func (a guarded) Claim(ctx context.Context, key string) (claimState, claim, error) {
+	ctx, cancel := context.WithTimeout(ctx, claimTimeout)
+	defer cancel()
 	out, t, err := a.g.Begin(ctx, key)
 	switch {
 	case err != nil:
