@@ -3,10 +3,13 @@ package geminihook
 import (
 	"fmt"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/geminihook/geminihook/events"
+	idem "github.com/geminihook/geminihook/internal/idempotency"
 	"github.com/geminihook/geminihook/internal/secrets"
 	"github.com/geminihook/geminihook/verify"
 )
@@ -18,6 +21,22 @@ const (
 	DefaultJWKSURL            = verify.GeminiJWKSURL
 	DefaultTimestampTolerance = verify.DefaultTolerance
 	DefaultMaxBodyBytes       = 1 << 20
+	DefaultDedupe             = DedupeMemory
+	DefaultFirestoreDatabase  = "(default)"
+	DefaultFirestoreColl      = idem.DefaultCollection
+)
+
+// Values of GEMINI_DEDUPE: where the function records the deliveries it
+// published.
+const (
+	// DedupeMemory keeps the record in each instance's memory: a retry
+	// that reaches another instance, or comes after a restart, is
+	// published again.
+	DedupeMemory = "memory"
+	// DedupeFirestore shares the record between instances in Firestore:
+	// each delivery is published once, and the function answers 503 while
+	// Firestore is unavailable.
+	DedupeFirestore = "firestore"
 )
 
 // config is the function's configuration, read once from the environment.
@@ -34,6 +53,9 @@ type config struct {
 	APIKeySecret    string // Gemini API key: a Secret Manager name or literal:KEY
 	Confirm         string // confirmOff, confirmDynamic or confirmAll
 	APIBaseURL      string // "" for the SDK's default
+	Dedupe          string // DedupeMemory or DedupeFirestore
+	FirestoreDB     string // the Firestore database id, with DedupeFirestore
+	FirestoreColl   string // the collection of delivery records, with DedupeFirestore
 }
 
 // secretIsLiteral reports whether Secret holds secrets rather than naming a
@@ -63,7 +85,12 @@ func loadConfig(getenv func(string) string) (config, error) {
 		Issuer:          e.str("GEMINI_JWT_ISSUER"),
 		DynamicWebhooks: false, // resolved below from GEMINI_DYNAMIC_WEBHOOKS and the audience
 		Tolerance:       e.duration("GEMINI_TIMESTAMP_TOLERANCE", DefaultTimestampTolerance, time.Second, 24*time.Hour),
-		MaxBodyBytes:    e.int("GEMINI_MAX_BODY_BYTES", DefaultMaxBodyBytes, 1024, 32<<20),
+		// Capped so that every accepted body reaches a topic: a larger one
+		// could be neither published nor quarantined.
+		MaxBodyBytes:  e.int("GEMINI_MAX_BODY_BYTES", DefaultMaxBodyBytes, 1024, events.MaxBodyBytes),
+		Dedupe:        e.oneOf("GEMINI_DEDUPE", DefaultDedupe, DedupeMemory, DedupeFirestore),
+		FirestoreDB:   e.match("GEMINI_FIRESTORE_DATABASE", DefaultFirestoreDatabase, validFirestoreDatabase, "a Firestore database id ((default), or 4 to 63 lowercase letters, digits and hyphens, starting with a letter)"),
+		FirestoreColl: e.match("GEMINI_FIRESTORE_COLLECTION", DefaultFirestoreColl, validCollection, "a Firestore collection id (at most 1500 bytes, no /, not . or .., not __name__-like)"),
 	}
 	switch e.dynamicMode("GEMINI_DYNAMIC_WEBHOOKS") {
 	case dynamicOn:
@@ -138,6 +165,48 @@ func (e *env) list(name string) []string {
 		}
 	}
 	return out
+}
+
+// oneOf returns name, which must be one of values (case-insensitive).
+func (e *env) oneOf(name, def string, values ...string) string {
+	v := strings.ToLower(e.str(name))
+	if v == "" {
+		return def
+	}
+	for _, ok := range values {
+		if v == ok {
+			return v
+		}
+	}
+	e.bad(name, "%q is not one of %s", v, strings.Join(values, ", "))
+	return def
+}
+
+// match returns name when valid accepts it; what describes valid values.
+func (e *env) match(name, def string, valid func(string) bool, what string) string {
+	v := e.str(name)
+	switch {
+	case v == "":
+		return def
+	case !valid(v):
+		e.bad(name, "%q is not %s", v, what)
+		return def
+	}
+	return v
+}
+
+// firestoreDatabaseID is a named database's id, as Firestore accepts it.
+var firestoreDatabaseID = regexp.MustCompile(`^[a-z][a-z0-9-]{2,61}[a-z0-9]$`)
+
+// validFirestoreDatabase reports whether id names a Firestore database.
+func validFirestoreDatabase(id string) bool {
+	return id == DefaultFirestoreDatabase || firestoreDatabaseID.MatchString(id)
+}
+
+// validCollection reports whether id is a collection id Firestore accepts.
+func validCollection(id string) bool {
+	return id != "" && len(id) <= 1500 && !strings.Contains(id, "/") && id != "." && id != ".." &&
+		!(strings.HasPrefix(id, "__") && strings.HasSuffix(id, "__"))
 }
 
 // dynamicMode returns name as dynamicAuto (the default), dynamicOn or

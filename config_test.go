@@ -19,17 +19,26 @@ func TestLoadConfig(t *testing.T) {
 		wantErr []string          // variables the error must name
 	}{
 		{name: "defaults", want: config{Project: "p", Secret: testSecret, TopicPrefix: DefaultTopicPrefix, JWKSURL: DefaultJWKSURL,
-			DynamicWebhooks: false, Tolerance: 5 * time.Minute, MaxBodyBytes: 1 << 20, Confirm: confirmOff}},
+			DynamicWebhooks: false, Tolerance: 5 * time.Minute, MaxBodyBytes: 1 << 20,
+			Dedupe: DedupeMemory, FirestoreDB: "(default)", FirestoreColl: "geminihook-deliveries", Confirm: confirmOff}},
 		{name: "everything set", env: map[string]string{
 			"GEMINI_TOPIC_PREFIX": "hooks_", "GEMINI_JWKS_URL": "http://127.0.0.1:1/jwks", "GEMINI_JWT_AUDIENCE": " a, ,b ",
-			"GEMINI_JWT_ISSUER": "iss", "GEMINI_DYNAMIC_WEBHOOKS": "OFF", "GEMINI_TIMESTAMP_TOLERANCE": "90s", "GEMINI_MAX_BODY_BYTES": "2048",
+			"GEMINI_JWT_ISSUER": "iss", "GEMINI_DYNAMIC_WEBHOOKS": "OFF", "GEMINI_TIMESTAMP_TOLERANCE": "90s", "GEMINI_MAX_BODY_BYTES": "9870785",
+			"GEMINI_DEDUPE": "Firestore", "GEMINI_FIRESTORE_DATABASE": "hooks-db", "GEMINI_FIRESTORE_COLLECTION": "deliveries",
 		}, want: config{Project: "p", Secret: testSecret, TopicPrefix: "hooks_", JWKSURL: "http://127.0.0.1:1/jwks", Audiences: []string{"a", "b"},
-			Issuer: "iss", DynamicWebhooks: false, Tolerance: 90 * time.Second, MaxBodyBytes: 2048, Confirm: confirmOff}},
+			Issuer: "iss", DynamicWebhooks: false, Tolerance: 90 * time.Second, MaxBodyBytes: 9_870_785,
+			Dedupe: DedupeFirestore, FirestoreDB: "hooks-db", FirestoreColl: "deliveries", Confirm: confirmOff}},
 		{name: "every value bad", env: map[string]string{
 			"GOOGLE_CLOUD_PROJECT": "", "GEMINI_WEBHOOK_SECRET": "whsec_!!not-base64!!", "GEMINI_TOPIC_PREFIX": "goog-x", "GEMINI_JWKS_URL": "ftp://x",
 			"GEMINI_DYNAMIC_WEBHOOKS": "maybe", "GEMINI_TIMESTAMP_TOLERANCE": "25h", "GEMINI_MAX_BODY_BYTES": "1023",
+			"GEMINI_DEDUPE": "redis", "GEMINI_FIRESTORE_DATABASE": "Default", "GEMINI_FIRESTORE_COLLECTION": "a/b",
 		}, wantErr: []string{"GOOGLE_CLOUD_PROJECT", "GEMINI_WEBHOOK_SECRET", "GEMINI_TOPIC_PREFIX", "GEMINI_JWKS_URL",
-			"GEMINI_DYNAMIC_WEBHOOKS", "GEMINI_TIMESTAMP_TOLERANCE", "GEMINI_MAX_BODY_BYTES"}},
+			"GEMINI_DYNAMIC_WEBHOOKS", "GEMINI_TIMESTAMP_TOLERANCE", "GEMINI_MAX_BODY_BYTES",
+			"GEMINI_DEDUPE", "GEMINI_FIRESTORE_DATABASE", "GEMINI_FIRESTORE_COLLECTION"}},
+		{name: "body limit above what always fits Pub/Sub", env: map[string]string{"GEMINI_MAX_BODY_BYTES": "9870786"},
+			wantErr: []string{"GEMINI_MAX_BODY_BYTES", "between 1024 and 9870785"}},
+		{name: "collection ids Firestore refuses", env: map[string]string{"GEMINI_FIRESTORE_COLLECTION": "__x__"},
+			wantErr: []string{"GEMINI_FIRESTORE_COLLECTION"}},
 		{name: "nothing to verify", env: map[string]string{"GEMINI_WEBHOOK_SECRET": "", "GEMINI_DYNAMIC_WEBHOOKS": "off"},
 			wantErr: []string{"GEMINI_WEBHOOK_SECRET"}},
 		{name: "nothing to verify, auto without audience", env: map[string]string{"GEMINI_WEBHOOK_SECRET": ""},
@@ -39,9 +48,9 @@ func TestLoadConfig(t *testing.T) {
 
 		// GEMINI_WEBHOOK_SECRET: a whsec_ list, or a Secret Manager name.
 		{name: "secret version name", env: map[string]string{"GEMINI_WEBHOOK_SECRET": "projects/p/secrets/s/versions/3"},
-			want: config{Project: "p", Secret: "projects/p/secrets/s/versions/3", TopicPrefix: DefaultTopicPrefix, JWKSURL: DefaultJWKSURL, Tolerance: 5 * time.Minute, MaxBodyBytes: 1 << 20, Confirm: confirmOff}},
+			want: config{Project: "p", Secret: "projects/p/secrets/s/versions/3", TopicPrefix: DefaultTopicPrefix, JWKSURL: DefaultJWKSURL, Tolerance: 5 * time.Minute, MaxBodyBytes: 1 << 20, Confirm: confirmOff, Dedupe: DedupeMemory, FirestoreDB: DefaultFirestoreDatabase, FirestoreColl: DefaultFirestoreColl}},
 		{name: "literal secrets", env: map[string]string{"GEMINI_WEBHOOK_SECRET": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw whsec_c2VjcmV0"},
-			want: config{Project: "p", Secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw whsec_c2VjcmV0", TopicPrefix: DefaultTopicPrefix, JWKSURL: DefaultJWKSURL, Tolerance: 5 * time.Minute, MaxBodyBytes: 1 << 20, Confirm: confirmOff}},
+			want: config{Project: "p", Secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw whsec_c2VjcmV0", TopicPrefix: DefaultTopicPrefix, JWKSURL: DefaultJWKSURL, Tolerance: 5 * time.Minute, MaxBodyBytes: 1 << 20, Confirm: confirmOff, Dedupe: DedupeMemory, FirestoreDB: DefaultFirestoreDatabase, FirestoreColl: DefaultFirestoreColl}},
 		{name: "mistyped secret name", env: map[string]string{"GEMINI_WEBHOOK_SECRET": "projects/p/secrets", "GEMINI_TOPIC_PREFIX": "goog"},
 			wantErr: []string{"GEMINI_WEBHOOK_SECRET", "projects/P/secrets/S", "GEMINI_TOPIC_PREFIX"}},
 		{name: "secret name with a trailing part", env: map[string]string{"GEMINI_WEBHOOK_SECRET": "projects/p/secrets/s/versions"},

@@ -13,7 +13,9 @@ import (
 	"time"
 
 	"github.com/geminihook/geminihook/events"
+	idem "github.com/geminihook/geminihook/internal/idempotency"
 	"github.com/geminihook/geminihook/internal/logging"
+	"github.com/geminihook/geminihook/internal/publish"
 	"github.com/geminihook/geminihook/verify"
 )
 
@@ -26,18 +28,33 @@ const (
 	resultUnavailable = "unavailable" // we could not take it now: 5xx, Gemini retries
 )
 
-// retryAfter is the Retry-After value, in seconds, sent with a 503 unless
-// the error knows better (see retryAfterFor).
+// retryAfter is the Retry-After value, in seconds, sent with a 503 whose
+// error carries no retryAfterError.
 const retryAfter = "10"
 
-// retryAfterFor is the Retry-After value of a 503 answering err: the time
-// verify says a retry can succeed (an unknown kid while the key set may
-// not be refetched yet), else retryAfter.
+// retryAfterError is an error answered 503 that knows when a retry may
+// succeed (a claim's remaining lease).
+type retryAfterError struct {
+	err   error
+	after time.Duration
+}
+
+func (e *retryAfterError) Error() string { return e.err.Error() }
+func (e *retryAfterError) Unwrap() error { return e.err }
+
+// retryAfterFor is the Retry-After of a 503 for err: the whole seconds
+// (at least one) of a retryAfterError in its chain (a claim's remaining
+// lease), or the time verify says a retry can succeed (an unknown kid while
+// the key set may not be refetched yet), else retryAfter.
 func retryAfterFor(err error) string {
-	if d, ok := verify.RetryAfter(err); ok {
-		return strconv.FormatInt(int64((d+time.Second-1)/time.Second), 10)
+	d, ok := verify.RetryAfter(err)
+	if e, isLease := errors.AsType[*retryAfterError](err); !ok && isLease {
+		d, ok = e.after, true
 	}
-	return retryAfter
+	if !ok {
+		return retryAfter
+	}
+	return strconv.FormatInt(int64(max((d+time.Second-1)/time.Second, 1)), 10)
 }
 
 // Errors of the handler itself; verify's sentinels cover the rest.
@@ -63,6 +80,7 @@ var handlerStatus = []struct {
 	{errPublish, http.StatusServiceUnavailable, "publish_failed"},
 	{errBusy, http.StatusServiceUnavailable, "busy"},
 	{errConfirmUnavailable, http.StatusServiceUnavailable, "gemini_unavailable"},
+	{idem.ErrUnavailable, http.StatusServiceUnavailable, "store_unavailable"},
 	{errShuttingDown, http.StatusServiceUnavailable, "shutting_down"},
 	{errUnavailable, http.StatusServiceUnavailable, "not_ready"},
 }
@@ -101,16 +119,15 @@ const (
 	claimNew claimState = iota
 	// claimDuplicate: the key was published; answer 200, publish nothing.
 	claimDuplicate
-	// claimBusy: another attempt holds the key now; answer 503 so the
-	// sender retries later.
-	claimBusy
 )
 
 // idempotency remembers which deliveries were published, so one sent twice
 // is published once.
 type idempotency interface {
 	// Claim claims key. With claimNew the claim is non-nil and must be
-	// ended exactly once; otherwise it is nil.
+	// ended exactly once; otherwise it is nil. When another attempt holds
+	// the key the error wraps errBusy (and may be a retryAfterError);
+	// when the store cannot answer it wraps idem.ErrUnavailable.
 	Claim(ctx context.Context, key string) (claimState, claim, error)
 }
 
@@ -121,6 +138,10 @@ type claim interface {
 	Published(ctx context.Context, messageID string) error
 	// Release gives the key up unpublished, so a retry is handled afresh.
 	Release(ctx context.Context) error
+	// Abandon ends the attempt whose publish may still land: copies are
+	// answered busy until the claim's lease runs out, unless Published
+	// (or Release) follows. It makes no store call.
+	Abandon()
 }
 
 // delivery collects what one request's log line and answer report.
@@ -199,8 +220,6 @@ func (s *server) handle(r *http.Request, d *delivery) error {
 	case state == claimDuplicate:
 		d.result = resultDuplicate
 		return nil
-	case state == claimBusy:
-		return errBusy
 	}
 	published := false
 	defer func() {
@@ -212,6 +231,14 @@ func (s *server) handle(r *http.Request, d *delivery) error {
 		}
 	}()
 	if err := s.publish(ctx, body, events.Meta{ID: dv.ID, IdempotencyKey: d.idempotencyKey, ReceivedAt: d.start, Scheme: d.scheme, Claims: dv.Claims}, d); err != nil {
+		if p, ok := errors.AsType[*publish.Pending](err); ok {
+			// Unanswered, not refused: it may still land. Keep the claim
+			// (not released on return) and let the watch record what the
+			// client answers later (#13.3).
+			published = true
+			c.Abandon()
+			s.watchLate(c, p, d.webhookID)
+		}
 		return err
 	}
 	published = true
@@ -230,6 +257,15 @@ func (s *server) publish(ctx context.Context, body []byte, meta events.Meta, d *
 		return err
 	}
 	id, err := s.publisher.Publish(ctx, n.Family, n.Message)
+	if errors.Is(err, publish.ErrTooLarge) && !n.Quarantined() {
+		// Retrying cannot make it fit: quarantine the body, which fits
+		// for any body within events.MaxBodyBytes (the configured limit's
+		// cap), instead of answering 503 for 24 hours.
+		q := events.NewQuarantineMessage(body, meta, &events.MalformedError{Reason: events.ReasonMessageTooLarge})
+		n = events.Normalized{Family: events.FamilyQuarantine, Message: q, Reason: events.ReasonMessageTooLarge}
+		d.family, d.quarantine = n.Family, n.Reason
+		id, err = s.publisher.Publish(ctx, n.Family, n.Message)
+	}
 	if err != nil {
 		return fmt.Errorf("%w: %w", errPublish, err)
 	}

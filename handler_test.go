@@ -15,7 +15,8 @@ import (
 	"time"
 
 	"github.com/geminihook/geminihook/events"
-	"github.com/geminihook/geminihook/internal/dedupe"
+	idem "github.com/geminihook/geminihook/internal/idempotency"
+	"github.com/geminihook/geminihook/internal/publish"
 	"github.com/geminihook/geminihook/internal/testclock"
 	"github.com/geminihook/geminihook/verify"
 	"github.com/geminihook/geminihook/verify/verifytest"
@@ -24,9 +25,10 @@ import (
 // recordingPublisher is a publisher that keeps what it was given and fails
 // with err when err is set, as the real one fails when Pub/Sub does.
 type recordingPublisher struct {
-	mu   sync.Mutex
-	err  error
-	sent []publishedMessage
+	mu       sync.Mutex
+	err      error
+	tooLarge bool // refuse every message but quarantine ones with publish.ErrTooLarge
+	sent     []publishedMessage
 }
 
 type publishedMessage struct {
@@ -40,6 +42,9 @@ func (p *recordingPublisher) Publish(_ context.Context, f events.Family, m event
 	if p.err != nil {
 		return "", fmt.Errorf("publish %s: %w", f, p.err)
 	}
+	if p.tooLarge && f != events.FamilyQuarantine {
+		return "", fmt.Errorf("publish %s: %w", f, publish.ErrTooLarge)
+	}
 	p.sent = append(p.sent, publishedMessage{f, m})
 	return strconv.Itoa(len(p.sent)), nil
 }
@@ -49,7 +54,14 @@ func (p *recordingPublisher) Publish(_ context.Context, f events.Family, m event
 type busyStore struct{}
 
 func (busyStore) Claim(context.Context, string) (claimState, claim, error) {
-	return claimBusy, nil, nil
+	return 0, nil, &retryAfterError{err: errBusy, after: 6200 * time.Millisecond}
+}
+
+// downStore is an idempotency store that cannot answer.
+type downStore struct{}
+
+func (downStore) Claim(context.Context, string) (claimState, claim, error) {
+	return 0, nil, fmt.Errorf("claim: %w", idem.ErrUnavailable)
 }
 
 // unrecordedStore hands out claims whose Published fails, as a shared
@@ -66,9 +78,10 @@ func (unrecordedClaim) Published(context.Context, string) error {
 	return errors.New("record claim: deadline exceeded")
 }
 func (unrecordedClaim) Release(context.Context) error { return nil }
+func (unrecordedClaim) Abandon()                      {}
 
 // unit is the function with its server built in memory: the real verifier
-// and dedupe cache, a recording publisher, no gRPC.
+// and the memory idempotency store, a recording publisher, no gRPC.
 type unit struct {
 	fn     *function
 	srv    *server
@@ -105,7 +118,7 @@ func newUnit(t *testing.T) *unit {
 		cfg:       config{Project: testProject, TopicPrefix: DefaultTopicPrefix, MaxBodyBytes: 4096, Tolerance: DefaultTimestampTolerance},
 		verifier:  v,
 		publisher: u.pub,
-		seen:      memoryIdempotency{dedupe.New(dedupe.Options{Now: u.clock.Now})},
+		seen:      guarded{idem.NewGuard(idem.NewMemory(idem.MemoryOptions{Now: u.clock.Now}), idem.Options{CacheSize: -1, Now: u.clock.Now})},
 	}
 	u.fn = newFunction(func(string) string { return "" }, buildOptions{now: u.clock.Now, logger: newTestLogger(u.logs)})
 	u.fn.srv = u.srv
@@ -161,6 +174,7 @@ func TestAnswerAndLogMapping(t *testing.T) {
 		level   string
 		fields  map[string]string // further log fields and their values; "" means absent
 		publish int               // messages the publisher must hold afterwards
+		retry   string            // the Retry-After a 503 must carry, when set
 	}{
 		{name: "published", req: func(u *unit) *http.Request { return u.signed("msg_ok", batch) },
 			status: 200, result: "published", level: "INFO", publish: 1,
@@ -205,7 +219,14 @@ func TestAnswerAndLogMapping(t *testing.T) {
 			fields: map[string]string{"error": "publish failed: publish batch: unavailable second line", "webhook_id": "msg_pf"}},
 		{name: "held elsewhere", setup: func(t *testing.T, u *unit) { u.srv.seen = busyStore{} },
 			req:    func(u *unit) *http.Request { return u.signed("msg_busy", batch) },
-			status: 503, result: "unavailable", reason: "busy", level: "ERROR"},
+			status: 503, result: "unavailable", reason: "busy", level: "ERROR", retry: "7"},
+		{name: "store unavailable", setup: func(t *testing.T, u *unit) { u.srv.seen = downStore{} },
+			req:    func(u *unit) *http.Request { return u.signed("msg_down", batch) },
+			status: 503, result: "unavailable", reason: "store_unavailable", level: "ERROR", retry: retryAfter},
+		{name: "too large for its topic", setup: func(t *testing.T, u *unit) { u.pub.tooLarge = true },
+			req:    func(u *unit) *http.Request { return u.signed("msg_huge", batch) },
+			status: 200, result: "quarantined", level: "WARNING", publish: 1,
+			fields: map[string]string{"family": "quarantine", "reason": events.ReasonMessageTooLarge, "webhook_id": "msg_huge"}},
 		{name: "published, recording it failed", setup: func(t *testing.T, u *unit) { u.srv.seen = unrecordedStore{} },
 			req:    func(u *unit) *http.Request { return u.signed("msg_unrec", batch) },
 			status: 200, result: "published", level: "WARNING", publish: 1,
@@ -235,8 +256,8 @@ func TestAnswerAndLogMapping(t *testing.T) {
 			if a.Result != tc.result || a.Reason != tc.reason {
 				t.Errorf("answer %+v, want result %q reason %q", a, tc.result, tc.reason)
 			}
-			if got := rec.Header().Get("Retry-After"); (got != "") != (tc.status == 503) {
-				t.Errorf("Retry-After %q with status %d", got, tc.status)
+			if got := rec.Header().Get("Retry-After"); (got != "") != (tc.status == 503) || (tc.retry != "" && got != tc.retry) {
+				t.Errorf("Retry-After %q with status %d, want %q", got, tc.status, tc.retry)
 			}
 			if line["result"] != tc.result || line["severity"] != tc.level || line["status"] != float64(tc.status) {
 				t.Errorf("log result %v severity %v status %v; want %s %s %d", line["result"], line["severity"], line["status"], tc.result, tc.level, tc.status)
@@ -277,6 +298,8 @@ func TestStatusFor(t *testing.T) {
 		{verify.ErrSchemeDisabled, 401, "scheme_disabled"},
 		{fmt.Errorf("%w: %w", verify.ErrKeySetUnavailable, context.DeadlineExceeded), 503, "key_set_unavailable"},
 		{fmt.Errorf("%w: %w", errPublish, context.DeadlineExceeded), 503, "publish_failed"},
+		{fmt.Errorf("claim delivery: %w", &retryAfterError{err: errBusy, after: time.Second}), 503, "busy"},
+		{fmt.Errorf("claim delivery: idempotency guard: %w", idem.ErrUnavailable), 503, "store_unavailable"},
 		{errBusy, 503, "busy"},
 		{errShuttingDown, 503, "shutting_down"},
 		{fmt.Errorf("%w: %w", errUnavailable, errors.New("configuration: x")), 503, "not_ready"},

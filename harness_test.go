@@ -60,6 +60,7 @@ type fault struct {
 	mu    sync.Mutex
 	err   error
 	delay time.Duration
+	calls int // Publish calls that reached the server
 }
 
 func (f *fault) set(err error, delay time.Duration) {
@@ -72,6 +73,7 @@ func (f *fault) set(err error, delay time.Duration) {
 func (f *fault) React(any) (bool, any, error) {
 	f.mu.Lock()
 	err, delay := f.err, f.delay
+	f.calls++
 	f.mu.Unlock()
 	if delay > 0 {
 		time.Sleep(delay)
@@ -227,8 +229,21 @@ type response struct {
 	body   string
 }
 
+// count reports how many Publish calls reached the server.
+func (f *fault) count() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.calls
+}
+
 // do sends r through the real handler.
 func (h *harness) do(r request) response {
+	h.t.Helper()
+	return h.doOn(h.fn, r)
+}
+
+// doOn sends r through fn, one of several instances sharing h's servers.
+func (h *harness) doOn(fn *function, r request) response {
 	h.t.Helper()
 	method := r.method
 	if method == "" {
@@ -244,7 +259,7 @@ func (h *harness) do(r request) response {
 		req.Header.Set("X-Forwarded-Proto", "https")
 	}
 	rec := httptest.NewRecorder()
-	h.fn.ServeHTTP(rec, req)
+	fn.ServeHTTP(rec, req)
 	res := rec.Result()
 	b, _ := io.ReadAll(res.Body)
 	return response{status: res.StatusCode, header: res.Header, body: string(b)}

@@ -17,7 +17,7 @@ import (
 	"google.golang.org/api/option"
 
 	"github.com/geminihook/geminihook/internal/confirm"
-	"github.com/geminihook/geminihook/internal/dedupe"
+	idem "github.com/geminihook/geminihook/internal/idempotency"
 	"github.com/geminihook/geminihook/internal/logging"
 	"github.com/geminihook/geminihook/internal/publish"
 	"github.com/geminihook/geminihook/internal/secrets"
@@ -29,7 +29,9 @@ import (
 type buildOptions struct {
 	pubsubOptions        []option.ClientOption
 	secretManagerOptions []option.ClientOption
-	jwksClient           *http.Client // default: verify's default
+	firestoreOptions     []option.ClientOption // with GEMINI_DEDUPE=firestore
+	firestore            idem.FirestoreOptions // Collection and Now are set from the configuration
+	jwksClient           *http.Client          // default: verify's default
 	now                  func() time.Time
 	logger               *slog.Logger
 	publish              publish.Options
@@ -87,6 +89,8 @@ type server struct {
 	seen      idempotency
 	secrets   *secrets.Keyring // nil unless keys come from Secret Manager
 	confirm   *confirmer       // nil when GEMINI_CONFIRM is off
+	logger    *slog.Logger     // for background work; deliveries log through the function
+	late      sync.WaitGroup   // watchLate's goroutines
 	closers   []func() error
 }
 
@@ -132,7 +136,7 @@ func secretSource(c config) string {
 
 // buildServer creates the clients. None of them contacts its service here.
 func buildServer(ctx context.Context, cfg config, opts buildOptions) (_ *server, err error) {
-	s := &server{cfg: cfg}
+	s := &server{cfg: cfg, logger: opts.logger}
 	defer func() {
 		if err != nil {
 			s.close()
@@ -186,6 +190,18 @@ func buildServer(ctx context.Context, cfg config, opts buildOptions) (_ *server,
 		return nil, fmt.Errorf("verifier: %w", err)
 	}
 
+	guard, fs, err := newGuard(ctx, cfg, opts)
+	if err != nil {
+		return nil, err
+	}
+	s.seen = guarded{guard}
+	if fs != nil {
+		s.closers = append(s.closers, fs.Close)
+	}
+	// Run after the publishers are closed, which ends every wait for a
+	// late answer, and before the store's client is closed.
+	s.closers = append(s.closers, func() error { s.late.Wait(); return nil })
+
 	p, err := publish.New(ctx, cfg.Project, cfg.TopicPrefix, opts.publish, opts.pubsubOptions...)
 	if err != nil {
 		return nil, err
@@ -196,36 +212,8 @@ func buildServer(ctx context.Context, cfg config, opts buildOptions) (_ *server,
 	if s.confirm, err = newConfirmer(ctx, cfg, opts, s); err != nil {
 		return nil, err
 	}
-
-	s.seen = memoryIdempotency{dedupe.New(dedupe.Options{TTL: max(2*cfg.Tolerance, 10*time.Minute), Now: opts.now})}
 	return s, nil
 }
-
-// memoryIdempotency is the per-instance idempotency store: a dedupe.Cache.
-// It never answers claimBusy: a second attempt at a key in flight waits
-// for the first.
-type memoryIdempotency struct{ c *dedupe.Cache }
-
-// Claim implements idempotency.
-func (m memoryIdempotency) Claim(ctx context.Context, key string) (claimState, claim, error) {
-	state, t, err := m.c.Begin(ctx, key)
-	switch {
-	case err != nil:
-		return 0, nil, fmt.Errorf("dedupe begin: %w", err)
-	case state == dedupe.Duplicate:
-		return claimDuplicate, nil, nil
-	}
-	return claimNew, memoryClaim{t}, nil
-}
-
-// memoryClaim is a claim on a dedupe.Cache ticket.
-type memoryClaim struct{ t *dedupe.Ticket }
-
-// Published implements claim.
-func (c memoryClaim) Published(context.Context, string) error { c.t.Done(true); return nil }
-
-// Release implements claim.
-func (c memoryClaim) Release(context.Context) error { c.t.Done(false); return nil }
 
 // secretCallTimeout bounds one Secret Manager call, retries included. The
 // client's defaults (a minute, retrying UNAVAILABLE on AccessSecretVersion)
@@ -240,7 +228,9 @@ func boundSecretCalls(c *secretmanager.Client) {
 	c.CallOptions.AccessSecretVersion = append(c.CallOptions.AccessSecretVersion, gax.WithTimeout(secretCallTimeout))
 }
 
-// close releases the clients, publishers first so their buffers are sent.
+// close releases the clients in the reverse order of their creation:
+// publishers first so their buffers are sent, then the late-answer
+// watchers, then the idempotency store.
 func (s *server) close() error {
 	var errs []error
 	for i := len(s.closers) - 1; i >= 0; i-- {

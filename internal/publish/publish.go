@@ -67,6 +67,7 @@ type Publisher struct {
 
 	mu     sync.RWMutex
 	closed bool
+	ended  chan struct{} // closed once Close has finished or given up
 }
 
 // New returns a Publisher for project's topics named prefix+family. Creating
@@ -92,6 +93,7 @@ func New(ctx context.Context, project, prefix string, opts Options, clientOpts .
 	p := &Publisher{
 		client: client, timeout: opts.Timeout, closeTimeout: opts.CloseTimeout,
 		topics: make(map[events.Family]*pubsub.Publisher), maxBytes: make(map[events.Family]int),
+		ended: make(chan struct{}),
 	}
 	for _, f := range events.Families() {
 		pub := client.Publisher(events.Topic(prefix, f))
@@ -113,7 +115,10 @@ func New(ctx context.Context, project, prefix string, opts Options, clientOpts .
 // id once Pub/Sub has acknowledged it. It fails when the server refuses the
 // message, when Timeout passes, or when ctx ends first; in each case the
 // caller must not report success. A message over its topic's
-// MaxMessageBytes fails with ErrTooLarge before anything is sent.
+// MaxMessageBytes fails with ErrTooLarge before anything is sent. When
+// Timeout passes or ctx ends before Pub/Sub answered, the message may still
+// land: the error is then a *Pending (errors.As), which also wraps ctx's
+// error, and whose Wait reports the late answer.
 func (p *Publisher) Publish(ctx context.Context, f events.Family, m events.Message) (string, error) {
 	pub, ok := p.topics[f]
 	if !ok {
@@ -133,7 +138,69 @@ func (p *Publisher) Publish(ctx context.Context, f events.Family, m events.Messa
 	p.mu.RUnlock()
 	id, err := res.Get(ctx)
 	if err != nil {
+		select {
+		case <-res.Ready():
+		default:
+			// Our wait ended, the client's has not: the message may land.
+			err = &Pending{res: res, ended: p.ended, grace: p.timeout, cause: err}
+		}
 		return "", fmt.Errorf("publish %s: %w", pub.ID(), err)
+	}
+	return id, nil
+}
+
+// Pending is the error of a publish whose wait ended (Timeout passed or the
+// caller's context ended) before Pub/Sub answered: the client still holds
+// the message, and it may land afterwards. The caller answers as for any
+// failed publish (the sender retries), and may call Wait to learn whether
+// it landed after all, so that the retry can be recognised as a duplicate.
+// It wraps the context's error.
+type Pending struct {
+	res   *pubsub.PublishResult
+	ended <-chan struct{}
+	grace time.Duration
+	cause error
+}
+
+// Error implements error.
+func (p *Pending) Error() string {
+	return "no answer yet, the message may still land: " + p.cause.Error()
+}
+
+// Unwrap returns the context error that ended the wait.
+func (p *Pending) Unwrap() error { return p.cause }
+
+// ErrNoLateAnswer is returned by Pending.Wait when the client still had no
+// answer when Wait gave up: whether the message landed stays unknown.
+var ErrNoLateAnswer = errors.New("publish: no late answer")
+
+// Wait waits for the client's answer to the pending publish: Pub/Sub's
+// message id if it landed, or the client's error if it certainly did not
+// (the client gave up within its own publish timeout, which is Timeout).
+// It gives up with ErrNoLateAnswer after one more Timeout (a publish
+// queued behind others in the client may answer later still), once Close
+// has finished or given up, or when ctx ends, so no caller waits past
+// Close.
+func (p *Pending) Wait(ctx context.Context) (string, error) {
+	t := time.NewTimer(p.grace)
+	defer t.Stop()
+	select {
+	case <-p.res.Ready():
+	case <-p.ended:
+		// Close sent what it could; take an answer that came with it.
+		select {
+		case <-p.res.Ready():
+		default:
+			return "", fmt.Errorf("%w: publisher closed", ErrNoLateAnswer)
+		}
+	case <-t.C:
+		return "", fmt.Errorf("%w within %s", ErrNoLateAnswer, p.grace)
+	case <-ctx.Done():
+		return "", fmt.Errorf("%w: %w", ErrNoLateAnswer, ctx.Err())
+	}
+	id, err := p.res.Get(context.Background()) // ready: returns at once
+	if err != nil {
+		return "", fmt.Errorf("late answer: %w", err)
 	}
 	return id, nil
 }
@@ -163,11 +230,13 @@ func (p *Publisher) Close() error {
 	defer t.Stop()
 	select {
 	case err := <-done:
+		close(p.ended)
 		if err != nil {
 			return fmt.Errorf("close pubsub client: %w", err)
 		}
 		return nil
 	case <-t.C:
+		close(p.ended)
 		return fmt.Errorf("publish: flushing and closing took over %s: %w", p.closeTimeout, ErrCloseTimeout)
 	}
 }

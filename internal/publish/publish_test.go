@@ -37,6 +37,12 @@ func (r *reactor) React(any) (bool, any, error) {
 	return false, nil, nil
 }
 
+func (r *reactor) callCount() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.calls
+}
+
 func (r *reactor) set(err error, delay time.Duration) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -123,5 +129,69 @@ func TestCloseFlushesAndRefuses(t *testing.T) {
 	}
 	if err := p.Close(); err != nil {
 		t.Fatalf("second Close: %v", err)
+	}
+}
+
+// TestPendingLandsLate: with one publish goroutine, a message queued behind
+// a slow one starts its own client timeout late, so its Publish gives up
+// (a *Pending) before Pub/Sub answers, and Wait reports the landing.
+func TestPendingLandsLate(t *testing.T) {
+	p, srv, r := setup(t, Options{Timeout: 400 * time.Millisecond, NumGoroutines: 1, DelayThreshold: time.Millisecond})
+	r.set(nil, 300*time.Millisecond)
+	first := make(chan error, 1)
+	go func() {
+		_, err := p.Publish(context.Background(), events.FamilyBatch, events.Message{Data: []byte("first")})
+		first <- err
+	}()
+	for r.callCount() == 0 { // the first is at the server; the second queues behind it
+		time.Sleep(5 * time.Millisecond)
+	}
+	_, err := p.Publish(context.Background(), events.FamilyBatch, events.Message{Data: []byte("second")})
+	pending, ok := errors.AsType[*Pending](err)
+	if !ok || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("queued publish: %v, want a *Pending wrapping the deadline", err)
+	}
+	id, err := pending.Wait(context.Background())
+	if err != nil {
+		t.Fatalf("Wait: %v", err)
+	}
+	if m := srv.Message(id); m == nil || string(m.Data) != "second" {
+		t.Fatalf("Wait's id %q names %+v, want the second message", id, m)
+	}
+	if err := <-first; err != nil {
+		t.Fatalf("first publish: %v", err)
+	}
+}
+
+// TestPendingFailsOrGivesUp: a pending publish the client gives up on is a
+// certain failure for Wait; one still unanswered when Close gives up ends
+// Wait with ErrNoLateAnswer, so no waiter outlives Close.
+func TestPendingFailsOrGivesUp(t *testing.T) {
+	p, _, r := setup(t, Options{Timeout: time.Second, CloseTimeout: 100 * time.Millisecond})
+	r.set(status.Error(codes.Unavailable, "down"), 0) // retried by the client until its timeout
+	_, err := p.Publish(context.Background(), events.FamilyBatch, events.Message{Data: []byte("a")})
+	if pending, ok := errors.AsType[*Pending](err); ok {
+		if _, werr := pending.Wait(context.Background()); werr == nil || errors.Is(werr, ErrNoLateAnswer) {
+			t.Fatalf("Wait after the client gave up: %v, want the client's error", werr)
+		}
+	} else if err == nil {
+		t.Fatal("publish to an unavailable server succeeded")
+	}
+
+	r.set(nil, 2*time.Second) // stalled past Timeout and Close
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	_, err = p.Publish(ctx, events.FamilyBatch, events.Message{Data: []byte("b")})
+	pending, ok := errors.AsType[*Pending](err)
+	if !ok {
+		t.Fatalf("publish cut by its context: %v, want a *Pending", err)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := pending.Wait(context.Background()); done <- err }()
+	if err := p.Close(); !errors.Is(err, ErrCloseTimeout) {
+		t.Fatalf("Close with Pub/Sub stalled: %v, want ErrCloseTimeout", err)
+	}
+	if err := <-done; !errors.Is(err, ErrNoLateAnswer) {
+		t.Fatalf("Wait after Close gave up: %v, want ErrNoLateAnswer", err)
 	}
 }
