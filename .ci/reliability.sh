@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Reliability and security checks that take longer than `go test ./...`:
 # the hostile-input, fault and leak tests under the race detector, the
+# duplicate-storm scenarios (pile-up on a stalled Pub/Sub, a 503'd publish
+# that lands late, instances sharing the Firestore store), the
 # graceful-shutdown tests of the real binary (with Pub/Sub stalled too),
 # the HTTP server's limits against slow and idle clients on loopback, every
 # root fuzz target for a bounded time, and a soak run of `geminihook serve`
@@ -51,6 +53,13 @@ go vet . ./internal/soak ./internal/httpserver ./cmd/geminihook
 
 step "hostile input, faults and leaks (race detector)"
 go test -race -count=1 -run 'TestHostileInput|TestForgedFloodIsCheap|TestPublishFaults|TestSecret|TestJWKSFaults|TestQuarantineAndOther|TestLogsHoldNoSecrets|TestMisconfiguredSecret|^FuzzHandler' .
+
+step "duplicate storms: copies pile up on a stalled Pub/Sub, a 503'd publish lands late, two instances share one store (race detector)"
+go test -race -count=1 -v -run 'TestPileUpWaitsOnePublish|TestLateLandingIsDuplicate|TestInstancesShareOneRecord|TestDeadInstanceLease|TestFirestoreOutage' . | tee "$logdir/storms.log" | grep -E '^(---|\s+idempotency_test|ok|FAIL)' || true
+for t in TestPileUpWaitsOnePublish TestLateLandingIsDuplicate TestInstancesShareOneRecord TestDeadInstanceLease TestFirestoreOutage; do
+	grep -q "^--- PASS: $t" "$logdir/storms.log" || { cat "$logdir/storms.log"; exit 1; }
+done
+while IFS= read -r line; do summary+=("pile-up: $line"); done < <(grep -oE '(memory|firestore): 10 copies answered within .*' "$logdir/storms.log")
 
 step "HTTP server limits: timeouts, header cap, connection cap, refusals, shutdown (race detector)"
 go test -race -count=1 ./internal/httpserver
