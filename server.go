@@ -88,6 +88,8 @@ type server struct {
 	secrets   *secrets.Keyring // nil unless keys come from Secret Manager
 	confirm   *confirmer       // nil when GEMINI_CONFIRM is off
 	closers   []func() error
+	// sm is nil until a secret is read from Secret Manager; see secretManager.
+	sm *secretmanager.Client
 }
 
 // errShuttingDown answers deliveries that arrive after Shutdown began.
@@ -149,12 +151,10 @@ func buildServer(ctx context.Context, cfg config, opts buildOptions) (_ *server,
 		}
 		keyring = verify.StaticKeyring(keys)
 	default:
-		client, err := secretmanager.NewClient(ctx, opts.secretManagerOptions...)
+		client, err := s.secretManager(ctx, opts)
 		if err != nil {
-			return nil, fmt.Errorf("secret manager client: %w", err)
+			return nil, fmt.Errorf("GEMINI_WEBHOOK_SECRET: %w", err)
 		}
-		s.closers = append(s.closers, client.Close)
-		boundSecretCalls(client)
 		so := opts.secrets
 		so.Now = opts.now
 		so.Logger = opts.logger
