@@ -89,7 +89,7 @@ type confirmer struct {
 }
 
 // newConfirmer builds the confirmation step of cfg; nil when it is off.
-// A Secret Manager client it creates is added to s.closers.
+// It reads the key with the server's shared Secret Manager client.
 func newConfirmer(ctx context.Context, cfg config, opts buildOptions, s *server) (*confirmer, error) {
 	if cfg.Confirm == confirmOff {
 		return nil, nil
@@ -104,12 +104,10 @@ func newConfirmer(ctx context.Context, cfg config, opts buildOptions, s *server)
 		key = strings.TrimSpace(key)
 		co.APIKey = func(context.Context) (string, error) { return key, nil }
 	} else {
-		client, err := secretmanager.NewClient(ctx, opts.secretManagerOptions...)
+		client, err := s.secretManager(ctx, opts)
 		if err != nil {
-			return nil, fmt.Errorf("secret manager client for the Gemini API key: %w", err)
+			return nil, fmt.Errorf("GEMINI_API_KEY_SECRET: %w", err)
 		}
-		s.closers = append(s.closers, client.Close)
-		boundSecretCalls(client)
 		cf.keys = newAPIKeySource(client, cfg.APIKeySecret, opts.secrets, opts.now)
 		co.APIKey = cf.keys.Key
 	}

@@ -92,6 +92,8 @@ type server struct {
 	logger    *slog.Logger     // for background work; deliveries log through the function
 	late      sync.WaitGroup   // watchLate's goroutines
 	closers   []func() error
+	// sm is nil until a secret is read from Secret Manager; see secretManager.
+	sm *secretmanager.Client
 }
 
 // errShuttingDown answers deliveries that arrive after Shutdown began.
@@ -153,12 +155,10 @@ func buildServer(ctx context.Context, cfg config, opts buildOptions) (_ *server,
 		}
 		keyring = verify.StaticKeyring(keys)
 	default:
-		client, err := secretmanager.NewClient(ctx, opts.secretManagerOptions...)
+		client, err := s.secretManager(ctx, opts)
 		if err != nil {
-			return nil, fmt.Errorf("secret manager client: %w", err)
+			return nil, fmt.Errorf("GEMINI_WEBHOOK_SECRET: %w", err)
 		}
-		s.closers = append(s.closers, client.Close)
-		boundSecretCalls(client)
 		so := opts.secrets
 		so.Now = opts.now
 		so.Logger = opts.logger

@@ -1,8 +1,9 @@
 # The function logs one JSON line per delivery: jsonPayload.message
 # "delivery", jsonPayload.result (published, duplicate, quarantined,
 # rejected or unavailable) and jsonPayload.reason (a stable code such as
-# no_matching_signature or timestamp_too_old). The metrics below count the
-# two results that need a person's attention.
+# no_matching_signature or timestamp_too_old; for unavailable, the 503's
+# code such as not_ready or publish_failed). The metrics below count the
+# three results that need a person's attention.
 locals {
   delivery_log_filter = join("\n", [
     "resource.type=\"cloud_run_revision\"",
@@ -12,6 +13,7 @@ locals {
 
   create_rejected_metric    = var.create_log_metrics || var.alert_on_rejections
   create_quarantined_metric = var.create_log_metrics || var.alert_on_quarantine
+  create_unavailable_metric = var.create_log_metrics || var.alert_on_not_ready || var.alert_on_unavailable
 
   notification_channels = tolist(concat(
     var.notification_channels,
@@ -38,7 +40,7 @@ resource "google_monitoring_notification_channel" "email" {
 # Alerts that notify nobody are easy to create by accident.
 check "alerts_notify_someone" {
   assert {
-    condition     = length(local.notification_channels) > 0 || !(var.alert_on_rejections || var.alert_on_quarantine || var.alert_on_dead_letters)
+    condition     = length(local.notification_channels) > 0 || !(var.alert_on_rejections || var.alert_on_quarantine || var.alert_on_not_ready || var.alert_on_unavailable || var.alert_on_dead_letters)
     error_message = "The alert policies have no notification channel: set alert_emails or notification_channels, or nobody is told when they fire."
   }
 }
@@ -99,18 +101,51 @@ resource "google_logging_metric" "quarantined" {
   depends_on = [google_project_service.this]
 }
 
+# Deliveries answered 503: Gemini retries them for 24 hours, so each one is
+# at risk until the cause goes away. The reason label tells not_ready (the
+# function cannot work: a configuration error, or a Gemini API key the API
+# refuses) from passing trouble such as publish_failed or busy.
+resource "google_logging_metric" "unavailable" {
+  count = local.create_unavailable_metric ? 1 : 0
+
+  project     = var.project_id
+  name        = "${var.name}_unavailable_deliveries"
+  description = "Webhook deliveries the ${var.name} function could not take and answered 503 (Gemini retries them), by reason."
+  filter      = "${local.delivery_log_filter}\njsonPayload.result=\"unavailable\""
+
+  label_extractors = {
+    reason = "EXTRACT(jsonPayload.reason)"
+  }
+
+  metric_descriptor {
+    metric_kind  = "DELTA"
+    value_type   = "INT64"
+    unit         = "1"
+    display_name = "${var.name} unavailable deliveries"
+
+    labels {
+      key         = "reason"
+      value_type  = "STRING"
+      description = "Why the delivery was answered 503, e.g. not_ready, key_set_unavailable, publish_failed or gemini_unavailable."
+    }
+  }
+
+  depends_on = [google_project_service.this]
+}
+
 # Monitoring answers 404 "Cannot find metric(s)" to an alert policy on a
 # log-based metric created moments before, for up to about ten minutes
 # (hashicorp/terraform-provider-google#11102). Wait once, when the metrics
 # are created; the function's build runs meanwhile.
 resource "time_sleep" "log_metrics" {
-  count = local.create_rejected_metric || local.create_quarantined_metric ? 1 : 0
+  count = local.create_rejected_metric || local.create_quarantined_metric || local.create_unavailable_metric ? 1 : 0
 
   create_duration = var.log_metric_propagation_wait
 
   triggers = {
     rejected    = join(",", google_logging_metric.rejected[*].id)
     quarantined = join(",", google_logging_metric.quarantined[*].id)
+    unavailable = join(",", google_logging_metric.unavailable[*].id)
   }
 }
 
@@ -209,6 +244,115 @@ resource "google_monitoring_alert_policy" "quarantine" {
       `${var.topic_prefix}quarantine` topic. Nothing was lost: inspect the
       message there, upgrade geminihook if needed, then run
       `geminihook replay` on a standing quarantine subscription.
+    EOT
+  }
+}
+
+# A function answering 503 not_ready delivers nothing until a person fixes
+# its configuration or its Gemini API key: alert on the first one.
+resource "google_monitoring_alert_policy" "not_ready" {
+  count = var.alert_on_not_ready ? 1 : 0
+
+  project               = var.project_id
+  display_name          = "${var.name}: function not ready"
+  combiner              = "OR"
+  severity              = "CRITICAL"
+  notification_channels = local.notification_channels
+  user_labels           = var.labels
+
+  conditions {
+    display_name = "Any delivery answered 503 not_ready"
+
+    condition_threshold {
+      filter          = "resource.type = \"cloud_run_revision\" AND metric.type = \"logging.googleapis.com/user/${google_logging_metric.unavailable[0].name}\" AND metric.label.reason = \"not_ready\""
+      comparison      = "COMPARISON_GT"
+      threshold_value = 0
+      duration        = "0s"
+
+      aggregations {
+        alignment_period     = "300s"
+        per_series_aligner   = "ALIGN_SUM"
+        cross_series_reducer = "REDUCE_SUM"
+      }
+
+      trigger {
+        count = 1
+      }
+    }
+  }
+
+  alert_strategy {
+    auto_close = "1800s"
+  }
+
+  depends_on = [time_sleep.log_metrics]
+
+  documentation {
+    mime_type = "text/markdown"
+    content   = <<-EOT
+      The ${var.name} function answers every delivery 503 `not_ready`: it
+      cannot work, and Gemini's retries stop 24 hours after each event. The
+      `error` field of the delivery log lines names the cause: a missing or
+      malformed environment variable (fix the Terraform variables and
+      apply), a secret the runtime account cannot read, or a Gemini API key
+      the API refuses (add a working version to the `${var.api_key_secret_id}`
+      secret; the function reads it again).
+    EOT
+  }
+}
+
+# Other 503s (Secret Manager, the JWKS, Pub/Sub or the Gemini API out of
+# reach, deadlines, shutting down) pass on their own; sustained, they mean
+# deliveries whose 24 hours of retries are running out.
+resource "google_monitoring_alert_policy" "unavailable" {
+  count = var.alert_on_unavailable ? 1 : 0
+
+  project               = var.project_id
+  display_name          = "${var.name}: sustained 503 answers"
+  combiner              = "OR"
+  severity              = "ERROR"
+  notification_channels = local.notification_channels
+  user_labels           = var.labels
+
+  conditions {
+    display_name = "More than ${var.unavailable_alert_threshold} deliveries answered 503 per 15 minutes, for ${var.unavailable_alert_duration}"
+
+    condition_threshold {
+      filter          = "resource.type = \"cloud_run_revision\" AND metric.type = \"logging.googleapis.com/user/${google_logging_metric.unavailable[0].name}\" AND metric.label.reason != \"not_ready\""
+      comparison      = "COMPARISON_GT"
+      threshold_value = var.unavailable_alert_threshold
+      duration        = var.unavailable_alert_duration
+
+      # Gemini backs off between retries: a 15-minute sum stays above zero
+      # while a failing delivery keeps coming back.
+      aggregations {
+        alignment_period     = "900s"
+        per_series_aligner   = "ALIGN_SUM"
+        cross_series_reducer = "REDUCE_SUM"
+      }
+
+      trigger {
+        count = 1
+      }
+    }
+  }
+
+  alert_strategy {
+    auto_close = "3600s"
+  }
+
+  depends_on = [time_sleep.log_metrics]
+
+  documentation {
+    mime_type = "text/markdown"
+    content   = <<-EOT
+      The ${var.name} function keeps answering 503, so Gemini keeps retrying
+      and gives up 24 hours after each event. Break the metric down by its
+      `reason` label: `publish_failed` (Pub/Sub), `key_set_unavailable` or
+      `key_refresh_pending` (Gemini's JWKS), `gemini_unavailable` (the
+      Gemini API, for confirmation), `busy` (another instance holds the
+      delivery), `deadline` or `shutting_down`. The delivery lines' `error`
+      field names the failed call.
     EOT
   }
 }

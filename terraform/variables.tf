@@ -449,7 +449,7 @@ variable "public_invoker" {
 # ---------------------------------------------------------- observability
 
 variable "create_log_metrics" {
-  description = "Create the log-based metrics of rejected and quarantined deliveries. They are also created when an alert below needs them."
+  description = "Create the log-based metrics of rejected, quarantined and unavailable (503) deliveries. They are also created when an alert below needs them."
   type        = bool
   default     = true
 }
@@ -486,6 +486,40 @@ variable "alert_on_quarantine" {
   description = "Alert on any quarantined delivery: an authentic delivery the function could not understand."
   type        = bool
   default     = true
+}
+
+variable "alert_on_not_ready" {
+  description = "Alert on any delivery answered 503 not_ready: the function cannot work (a configuration error, an unreadable secret, or a Gemini API key the API refuses)."
+  type        = bool
+  default     = true
+}
+
+variable "alert_on_unavailable" {
+  description = "Alert when deliveries keep being answered 503 for another reason (Secret Manager, the JWKS, Pub/Sub or the Gemini API out of reach): Gemini retries each for 24 hours, then drops it."
+  type        = bool
+  default     = true
+}
+
+variable "unavailable_alert_threshold" {
+  description = "Deliveries answered 503 (other than not_ready) per 15 minutes above which the unavailability alert fires."
+  type        = number
+  default     = 0
+
+  validation {
+    condition     = var.unavailable_alert_threshold >= 0
+    error_message = "unavailable_alert_threshold must not be negative."
+  }
+}
+
+variable "unavailable_alert_duration" {
+  description = "How long 503s must stay above the threshold before the unavailability alert fires, in seconds with an s suffix (multiple of 60s)."
+  type        = string
+  default     = "1800s"
+
+  validation {
+    condition     = can(regex("^[0-9]+s$", var.unavailable_alert_duration)) && try(tonumber(trimsuffix(var.unavailable_alert_duration, "s")) % 60 == 0, false)
+    error_message = "unavailable_alert_duration must be a whole number of minutes in seconds, e.g. \"1800s\"."
+  }
 }
 
 variable "alert_emails" {

@@ -50,7 +50,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	stack, err := devstack.Start(ctx, devstack.Options{Secret: *secret, Confirm: true})
+	stack, err := devstack.Start(ctx, devstack.Options{Secret: *secret, Confirm: true, SeedEndpoint: true})
 	if err != nil {
 		ln.Close()
 		return err
@@ -69,6 +69,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		statePath, err = saveDevState(devState{
 			URL: url, Secret: stack.Secret, KeyID: stack.Key.KID(), KeyPEM: encodeRSAKey(stack.Key.Private()),
 			PubSubEmulatorHost: stack.PubSub.Addr, Project: stack.Project, Prefix: stack.Prefix,
+			GeminiAPIURL: stack.JobsURL, GeminiAPIKey: devstack.APIKey,
 		})
 		if err != nil {
 			ln.Close()
@@ -101,7 +102,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 		return err
 	}
-	fmt.Fprintf(stderr, "  send a delivery:  go run ./cmd/geminihook send --type batch.succeeded   (or --scheme jwt)\n")
+	fmt.Fprintf(stderr, "  send a delivery:  go run ./cmd/geminihook send --type batch.succeeded   (or --scheme jwt; --scheme jwt --dispute for one the Gemini API contradicts)\n")
 	return <-served
 }
 

@@ -22,7 +22,7 @@ var helpFor = map[string]helpText{
 	"dev": {"dev [flags]",
 		"geminihook dev --demo\ngeminihook dev --port 8081"},
 	"send": {"send [flags]",
-		"geminihook send --type video.generated\ngeminihook send --scheme jwt --type batch.failed --url http://127.0.0.1:8080"},
+		"geminihook send --type video.generated\ngeminihook send --scheme jwt --type batch.failed --url http://127.0.0.1:8080\ngeminihook send --scheme jwt --type batch.succeeded --dispute"},
 	"sign": {"sign [flags]",
 		"geminihook sign --secret whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw --type batch.succeeded --curl"},
 	"register": {"register [flags]",

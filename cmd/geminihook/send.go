@@ -40,6 +40,7 @@ func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	so.flags(fs)
 	url := fs.String("url", "", "function URL (default: the running dev server, else "+defaultTarget+")")
 	count := fs.Int("count", 1, "deliveries to send, each with its own webhook-id (1-10000)")
+	dispute := fs.Bool("dispute", false, "to a running dev server: make its local Gemini API contradict the event, so a confirmed (--scheme jwt) delivery is quarantined unconfirmed")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -56,6 +57,11 @@ func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	*url = targetURL(*url)
 	client := &http.Client{Timeout: 30 * time.Second}
+	seed, err := devSeeder(*url, *dispute)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return errUsage
+	}
 	failed := 0
 	for i := range *count {
 		o := so
@@ -64,6 +70,9 @@ func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		body, err := o.body()
 		if err != nil {
+			return err
+		}
+		if err := seed.seed(ctx, client, body); err != nil {
 			return err
 		}
 		status, answer, err := o.send(ctx, client, *url, body)
@@ -288,6 +297,13 @@ type devState struct {
 	Project string `json:"project,omitempty"`
 	// Prefix is dev's topic prefix (GEMINI_TOPIC_PREFIX).
 	Prefix string `json:"prefix,omitempty"`
+	// GeminiAPIURL is the base URL of dev's local Gemini API, which the
+	// function confirms JWT-signed deliveries against; send seeds it
+	// there (devstack.SeedPath) before it delivers.
+	GeminiAPIURL string `json:"gemini_api_url,omitempty"`
+	// GeminiAPIKey is the local Gemini API's key: it opens only that
+	// local stand-in.
+	GeminiAPIKey string `json:"gemini_api_key,omitempty"`
 }
 
 func (s devState) key() (*verifytest.Key, error) {

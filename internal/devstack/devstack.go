@@ -6,8 +6,14 @@
 package devstack
 
 import (
+	"bytes"
 	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"net/http/httptest"
 
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
@@ -60,6 +66,22 @@ type Options struct {
 	// JWT-signed deliveries by default; the API knows only what Seed
 	// stored. Off, the API still runs but the function is not told of it.
 	Confirm bool
+	// SeedEndpoint makes the local Gemini API also answer POST SeedPath,
+	// so that another process (geminihook send) can seed it; see
+	// SeedRemote. The real API has no such path.
+	SeedEndpoint bool
+}
+
+// SeedPath is the local Gemini API's seeding endpoint, served with
+// Options.SeedEndpoint. It takes a JSON SeedRequest and the API key in
+// the x-goog-api-key header, and answers 204.
+const SeedPath = "/geminihook-dev/seed"
+
+// SeedRequest is the body of a POST to SeedPath: what Seed takes.
+type SeedRequest struct {
+	EventType string `json:"event_type"`
+	Resource  string `json:"resource"`
+	Agree     bool   `json:"agree"`
 }
 
 // Start runs a stack. Close it when done.
@@ -91,7 +113,14 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 	}
 	s.JWKS = verifytest.NewServer(s.Key)
 	s.Jobs = geminijobs.New(geminijobs.Options{APIKey: APIKey})
-	s.jobs = httptest.NewServer(s.Jobs) // httptest listens on 127.0.0.1
+	var api http.Handler = s.Jobs
+	if opts.SeedEndpoint {
+		mux := http.NewServeMux()
+		mux.Handle("/", s.Jobs)
+		mux.HandleFunc(SeedPath, s.serveSeed)
+		api = mux
+	}
+	s.jobs = httptest.NewServer(api) // httptest listens on 127.0.0.1
 	s.JobsURL = s.jobs.URL
 	return s, nil
 }
@@ -164,6 +193,64 @@ func Seed(api *geminijobs.Server, eventType, resource string, agree bool) error 
 		api.SetVideoOperation(op)
 	default:
 		return fmt.Errorf("devstack: family %q cannot be seeded", info.Family)
+	}
+	return nil
+}
+
+// maxSeedBody bounds a SeedRequest.
+const maxSeedBody = 64 << 10
+
+// serveSeed answers POST SeedPath: it seeds s.Jobs as Seed does.
+func (s *Stack) serveSeed(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		http.Error(w, "POST only", http.StatusMethodNotAllowed)
+		return
+	}
+	if subtle.ConstantTimeCompare([]byte(r.Header.Get(geminijobs.APIKeyHeader)), []byte(s.Jobs.APIKey())) != 1 {
+		http.Error(w, "missing or wrong "+geminijobs.APIKeyHeader, http.StatusForbidden)
+		return
+	}
+	var req SeedRequest
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxSeedBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		http.Error(w, "seed request: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	if err := s.Seed(req.EventType, req.Resource, req.Agree); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// ErrSeedRefused is returned by SeedRemote when the local Gemini API
+// answered the seed request with an error status.
+var ErrSeedRefused = errors.New("devstack: seed refused")
+
+// SeedRemote seeds the local Gemini API at baseURL (a Stack's JobsURL,
+// started with Options.SeedEndpoint) as Seed does, over HTTP, with its
+// API key. Neither the key nor the request appears in its errors.
+func SeedRemote(ctx context.Context, client *http.Client, baseURL, apiKey string, req SeedRequest) error {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return fmt.Errorf("devstack: seed request: %w", err)
+	}
+	r, err := http.NewRequestWithContext(ctx, http.MethodPost, baseURL+SeedPath, bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("devstack: seed request: %w", err)
+	}
+	r.Header.Set("Content-Type", "application/json")
+	r.Header.Set(geminijobs.APIKeyHeader, apiKey)
+	resp, err := client.Do(r)
+	if err != nil {
+		return fmt.Errorf("devstack: seed the local Gemini API: %w", err)
+	}
+	defer resp.Body.Close()
+	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	if resp.StatusCode != http.StatusNoContent {
+		return fmt.Errorf("%w: %s: %s", ErrSeedRefused, resp.Status, bytes.TrimSpace(msg))
 	}
 	return nil
 }

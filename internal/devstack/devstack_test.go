@@ -2,6 +2,7 @@ package devstack
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"strings"
@@ -97,5 +98,86 @@ func TestSeed(t *testing.T) {
 	}
 	if err := s.Seed("webhook.ping", "p", true); err == nil {
 		t.Error("a ping was seeded")
+	}
+}
+
+// TestSeedRemote seeds over the seeding endpoint what Seed stores, as
+// geminihook send does for a running dev, and the real SDK sees it; the
+// endpoint refuses a wrong key, a GET, unknown fields and an event that
+// cannot be confirmed, and does not exist without Options.SeedEndpoint.
+func TestSeedRemote(t *testing.T) {
+	ctx := context.Background()
+	s, err := Start(ctx, Options{Confirm: true, SeedEndpoint: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	c, err := confirm.New(confirm.Options{BaseURL: s.JobsURL, CacheSize: -1,
+		APIKey: func(context.Context) (string, error) { return APIKey, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := &http.Client{Timeout: 10 * time.Second}
+	at := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+	for i, typ := range samples.Types {
+		e, err := events.Parse(samples.Body(typ, i+1, at), events.Meta{ID: "x", ReceivedAt: at, Scheme: events.SchemeJWT})
+		if err != nil {
+			t.Fatal(err)
+		}
+		in := confirm.Input{Family: e.Family, Type: e.Type, Resource: e.Resource}
+		if r, err := c.Confirm(ctx, in); err != nil || r.Verdict != confirm.Disputed {
+			t.Fatalf("%s before seeding: %+v, %v; want disputed (unknown resource)", typ, r, err)
+		}
+		for _, agree := range []bool{true, false} {
+			if err := SeedRemote(ctx, client, s.JobsURL, APIKey, SeedRequest{EventType: typ, Resource: e.Resource, Agree: agree}); err != nil {
+				t.Fatal(err)
+			}
+			r, err := c.Confirm(ctx, in)
+			want := confirm.Confirmed
+			if !agree {
+				want = confirm.Disputed
+			}
+			if err != nil || r.Verdict != want {
+				t.Errorf("%s agree=%v: %+v, %v", typ, agree, r, err)
+			}
+		}
+	}
+
+	ok := SeedRequest{EventType: "batch.succeeded", Resource: "batches/x1", Agree: true}
+	if err := SeedRemote(ctx, client, s.JobsURL, "wrong-key", ok); !errors.Is(err, ErrSeedRefused) || !strings.Contains(err.Error(), "403") {
+		t.Errorf("wrong key: %v", err)
+	} else if strings.Contains(err.Error(), "wrong-key") {
+		t.Errorf("the error quotes the key: %v", err)
+	}
+	if err := SeedRemote(ctx, client, s.JobsURL, APIKey, SeedRequest{EventType: "webhook.ping", Resource: "p", Agree: true}); !errors.Is(err, ErrSeedRefused) {
+		t.Errorf("a ping was seeded: %v", err)
+	}
+	for _, tc := range []struct {
+		method, body string
+		want         int
+	}{
+		{http.MethodGet, "", http.StatusMethodNotAllowed},
+		{http.MethodPost, `{"event_type":"batch.succeeded","resource":"batches/x","agree":true,"extra":1}`, http.StatusBadRequest},
+		{http.MethodPost, `not json`, http.StatusBadRequest},
+	} {
+		req, _ := http.NewRequest(tc.method, s.JobsURL+SeedPath, strings.NewReader(tc.body))
+		req.Header.Set("x-goog-api-key", APIKey)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("%s %s: %d, want %d", tc.method, tc.body, resp.StatusCode, tc.want)
+		}
+	}
+
+	plain, err := Start(ctx, Options{Confirm: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	if err := SeedRemote(ctx, client, plain.JobsURL, APIKey, ok); !errors.Is(err, ErrSeedRefused) {
+		t.Errorf("seeded a stack started without SeedEndpoint: %v", err)
 	}
 }

@@ -59,8 +59,26 @@ type Server struct {
 	Addr string
 
 	grpc *grpc.Server
-	lis  net.Listener
+	lis  *countingListener
 	svc  *service
+}
+
+// countingListener counts the connections it accepted.
+type countingListener struct {
+	net.Listener
+	mu       sync.Mutex
+	accepted int
+}
+
+// Accept implements net.Listener.
+func (l *countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.mu.Lock()
+		l.accepted++
+		l.mu.Unlock()
+	}
+	return c, err
 }
 
 // service holds the state and implements the gRPC interface.
@@ -93,7 +111,7 @@ type version struct {
 
 // NewServer starts a server on 127.0.0.1 with a free port. Call Close when done.
 func NewServer() (*Server, error) {
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("smtest: listen: %w", err)
 	}
@@ -106,6 +124,7 @@ func NewServer() (*Server, error) {
 		closedCh: make(chan struct{}),
 		numbers:  map[string]string{},
 	}
+	lis := &countingListener{Listener: inner}
 	g := grpc.NewServer(grpc.UnaryInterceptor(svc.intercept))
 	secretmanagerpb.RegisterSecretManagerServiceServer(g, svc)
 	s := &Server{Addr: lis.Addr().String(), grpc: g, lis: lis, svc: svc}
@@ -277,6 +296,15 @@ func (s *Server) Calls(method string) int {
 		return n
 	}
 	return s.svc.calls[method]
+}
+
+// Connections reports how many connections clients have opened to the
+// server so far. A gRPC client connects on its first call, so this counts
+// the clients that called, each once unless it reconnected.
+func (s *Server) Connections() int {
+	s.lis.mu.Lock()
+	defer s.lis.mu.Unlock()
+	return s.lis.accepted
 }
 
 // Versions returns copies of the versions of secretName, oldest first, with

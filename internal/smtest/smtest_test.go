@@ -383,3 +383,29 @@ func TestProjectNumberInNames(t *testing.T) {
 		t.Fatal("snapshot helpers do not accept the project id")
 	}
 }
+
+// TestConnectionsCountsClients: each real client that calls opens one
+// connection; one client's later calls reuse it.
+func TestConnectionsCountsClients(t *testing.T) {
+	srv, c := start(t)
+	ctx := ctxT(t)
+	// No check before the first call: the client may connect as soon as
+	// it is built (in the background) or on its first call.
+	for range 3 {
+		_, err := c.GetSecret(ctx, &secretmanagerpb.GetSecretRequest{Name: "projects/p/secrets/missing"})
+		wantCode(t, err, codes.NotFound)
+	}
+	if n := srv.Connections(); n != 1 {
+		t.Fatalf("%d connections after one client's calls, want 1", n)
+	}
+	c2, err := srv.Client(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	_, err = c2.GetSecret(ctx, &secretmanagerpb.GetSecretRequest{Name: "projects/p/secrets/missing"})
+	wantCode(t, err, codes.NotFound)
+	if n := srv.Connections(); n != 2 {
+		t.Fatalf("%d connections after a second client's call, want 2", n)
+	}
+}

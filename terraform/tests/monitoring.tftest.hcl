@@ -85,8 +85,8 @@ run "metrics_and_alerts_by_default" {
   }
 
   assert {
-    condition     = length(google_logging_metric.rejected) == 1 && length(google_logging_metric.quarantined) == 1
-    error_message = "Both log-based metrics must exist by default."
+    condition     = length(google_logging_metric.rejected) == 1 && length(google_logging_metric.quarantined) == 1 && length(google_logging_metric.unavailable) == 1
+    error_message = "All three log-based metrics must exist by default."
   }
   assert {
     condition = (
@@ -100,6 +100,40 @@ run "metrics_and_alerts_by_default" {
   assert {
     condition     = strcontains(google_logging_metric.quarantined[0].filter, "jsonPayload.result=\"quarantined\"")
     error_message = "The quarantined metric must count quarantined delivery lines."
+  }
+  assert {
+    condition = (
+      google_logging_metric.unavailable[0].name == "geminihook_unavailable_deliveries" &&
+      strcontains(google_logging_metric.unavailable[0].filter, "jsonPayload.message=\"delivery\"") &&
+      strcontains(google_logging_metric.unavailable[0].filter, "jsonPayload.result=\"unavailable\"") &&
+      strcontains(google_logging_metric.unavailable[0].filter, "resource.labels.service_name=\"geminihook\"") &&
+      google_logging_metric.unavailable[0].label_extractors["reason"] == "EXTRACT(jsonPayload.reason)" &&
+      [for l in google_logging_metric.unavailable[0].metric_descriptor[0].labels : l.key] == ["reason"]
+    )
+    error_message = "The unavailable metric must count the function's 503 delivery lines, labelled by reason."
+  }
+  assert {
+    condition = (
+      length(google_monitoring_alert_policy.not_ready) == 1 &&
+      google_monitoring_alert_policy.not_ready[0].severity == "CRITICAL" &&
+      google_monitoring_alert_policy.not_ready[0].conditions[0].condition_threshold[0].threshold_value == 0 &&
+      google_monitoring_alert_policy.not_ready[0].conditions[0].condition_threshold[0].duration == "0s" &&
+      google_monitoring_alert_policy.not_ready[0].conditions[0].condition_threshold[0].comparison == "COMPARISON_GT" &&
+      strcontains(google_monitoring_alert_policy.not_ready[0].conditions[0].condition_threshold[0].filter, "metric.type = \"logging.googleapis.com/user/geminihook_unavailable_deliveries\"") &&
+      strcontains(google_monitoring_alert_policy.not_ready[0].conditions[0].condition_threshold[0].filter, "metric.label.reason = \"not_ready\"")
+    )
+    error_message = "The not-ready alert must fire on any delivery answered 503 not_ready."
+  }
+  assert {
+    condition = (
+      length(google_monitoring_alert_policy.unavailable) == 1 &&
+      google_monitoring_alert_policy.unavailable[0].conditions[0].condition_threshold[0].threshold_value == 0 &&
+      google_monitoring_alert_policy.unavailable[0].conditions[0].condition_threshold[0].duration == "1800s" &&
+      google_monitoring_alert_policy.unavailable[0].conditions[0].condition_threshold[0].aggregations[0].alignment_period == "900s" &&
+      strcontains(google_monitoring_alert_policy.unavailable[0].conditions[0].condition_threshold[0].filter, "metric.type = \"logging.googleapis.com/user/geminihook_unavailable_deliveries\"") &&
+      strcontains(google_monitoring_alert_policy.unavailable[0].conditions[0].condition_threshold[0].filter, "metric.label.reason != \"not_ready\"")
+    )
+    error_message = "The unavailability alert must watch every other 503 reason, sustained for 30 minutes."
   }
   assert {
     condition = (
@@ -121,7 +155,9 @@ run "metrics_and_alerts_by_default" {
   assert {
     condition = (
       google_monitoring_alert_policy.rejections[0].notification_channels == tolist(["projects/test-project/notificationChannels/42"]) &&
-      google_monitoring_alert_policy.quarantine[0].notification_channels == tolist(["projects/test-project/notificationChannels/42"])
+      google_monitoring_alert_policy.quarantine[0].notification_channels == tolist(["projects/test-project/notificationChannels/42"]) &&
+      google_monitoring_alert_policy.not_ready[0].notification_channels == tolist(["projects/test-project/notificationChannels/42"]) &&
+      google_monitoring_alert_policy.unavailable[0].notification_channels == tolist(["projects/test-project/notificationChannels/42"])
     )
     error_message = "Alerts must notify the given channels."
   }
@@ -151,6 +187,8 @@ run "alert_emails_become_channels" {
     condition = (
       google_monitoring_alert_policy.rejections[0].notification_channels == tolist(["projects/test-project/notificationChannels/42", "projects/test-project/notificationChannels/1234567890"]) &&
       google_monitoring_alert_policy.quarantine[0].notification_channels == google_monitoring_alert_policy.rejections[0].notification_channels &&
+      google_monitoring_alert_policy.not_ready[0].notification_channels == google_monitoring_alert_policy.rejections[0].notification_channels &&
+      google_monitoring_alert_policy.unavailable[0].notification_channels == google_monitoring_alert_policy.rejections[0].notification_channels &&
       output.notification_channels == google_monitoring_alert_policy.rejections[0].notification_channels
     )
     error_message = "Alerts must notify both the given channels and the email channels."
@@ -216,14 +254,17 @@ run "everything_switched_off" {
     create_log_metrics    = false
     alert_on_rejections   = false
     alert_on_quarantine   = false
+    alert_on_not_ready    = false
+    alert_on_unavailable  = false
     alert_on_dead_letters = false
     notification_channels = []
   }
 
   assert {
     condition = (
-      length(google_logging_metric.rejected) == 0 && length(google_logging_metric.quarantined) == 0 &&
+      length(google_logging_metric.rejected) == 0 && length(google_logging_metric.quarantined) == 0 && length(google_logging_metric.unavailable) == 0 &&
       length(google_monitoring_alert_policy.rejections) == 0 && length(google_monitoring_alert_policy.quarantine) == 0 &&
+      length(google_monitoring_alert_policy.not_ready) == 0 && length(google_monitoring_alert_policy.unavailable) == 0 &&
       length(time_sleep.log_metrics) == 0
     )
     error_message = "Metrics and alerts must be switchable off, and nothing waits for metrics that do not exist."
@@ -242,5 +283,43 @@ run "an_alert_brings_its_metric" {
   assert {
     condition     = length(google_logging_metric.quarantined) == 1 && length(google_logging_metric.rejected) == 0
     error_message = "An alert must create the metric it watches, and only that one."
+  }
+}
+
+run "a_not_ready_alert_brings_the_unavailable_metric" {
+  command = plan
+
+  variables {
+    create_log_metrics   = false
+    alert_on_rejections  = false
+    alert_on_quarantine  = false
+    alert_on_unavailable = false
+    alert_on_not_ready   = true
+  }
+
+  assert {
+    condition = (
+      length(google_logging_metric.unavailable) == 1 && length(google_logging_metric.rejected) == 0 && length(google_logging_metric.quarantined) == 0 &&
+      length(google_monitoring_alert_policy.not_ready) == 1 && length(google_monitoring_alert_policy.unavailable) == 0 &&
+      length(time_sleep.log_metrics) == 1
+    )
+    error_message = "The not-ready alert must create the unavailable metric, and wait for it."
+  }
+}
+
+run "unavailable_alert_threshold_and_duration" {
+  command = plan
+
+  variables {
+    unavailable_alert_threshold = 3
+    unavailable_alert_duration  = "3600s"
+  }
+
+  assert {
+    condition = (
+      google_monitoring_alert_policy.unavailable[0].conditions[0].condition_threshold[0].threshold_value == 3 &&
+      google_monitoring_alert_policy.unavailable[0].conditions[0].condition_threshold[0].duration == "3600s"
+    )
+    error_message = "The unavailability alert must use the given threshold and duration."
   }
 }

@@ -432,3 +432,19 @@ run "filter_too_long" {
 
   expect_failures = [var.subscriptions]
 }
+
+run "unavailable_alert_duration_not_whole_minutes" {
+  command = plan
+  variables {
+    unavailable_alert_duration = "90s"
+  }
+  expect_failures = [var.unavailable_alert_duration]
+}
+
+run "unavailable_alert_threshold_negative" {
+  command = plan
+  variables {
+    unavailable_alert_threshold = -1
+  }
+  expect_failures = [var.unavailable_alert_threshold]
+}
