@@ -2,11 +2,13 @@ package geminihook
 
 import (
 	"fmt"
+	"log/slog"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/geminihook/geminihook/internal/logging"
 	"github.com/geminihook/geminihook/internal/secrets"
 	"github.com/geminihook/geminihook/verify"
 )
@@ -34,6 +36,7 @@ type config struct {
 	APIKeySecret    string // Gemini API key: a Secret Manager name or literal:KEY
 	Confirm         string // confirmOff, confirmDynamic or confirmAll
 	APIBaseURL      string // "" for the SDK's default
+	LogLevel        slog.Level
 }
 
 // secretIsLiteral reports whether Secret holds secrets rather than naming a
@@ -77,6 +80,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 	c.APIKeySecret = e.apiKeyConfig("GEMINI_API_KEY_SECRET")
 	c.Confirm = e.confirmMode("GEMINI_CONFIRM", c.APIKeySecret != "", c.DynamicWebhooks)
 	c.APIBaseURL = e.url("GEMINI_API_BASE_URL", "")
+	c.LogLevel = e.logLevel("GEMINI_LOG_LEVEL")
 	if c.Project == "" {
 		e.bad("GOOGLE_CLOUD_PROJECT", "required: the project that owns the topics")
 	}
@@ -115,6 +119,20 @@ func (e *env) topicPrefix(name, def string) string {
 		e.bad(name, "%q cannot start a Pub/Sub topic name (letters first, then letters, digits, - _ . ~ + %%; at most 240 characters)", v)
 	}
 	return v
+}
+
+// logLevel returns name as a log level (README, "Logs"): debug, info
+// (the default), warn or error.
+func (e *env) logLevel(name string) slog.Level {
+	v := e.str(name)
+	if v == "" {
+		return slog.LevelInfo
+	}
+	l, ok := logging.ParseLevel(v)
+	if !ok {
+		e.bad(name, "%q is not a log level (debug, info, warn or error)", v)
+	}
+	return l
 }
 
 // url returns name as an http(s) URL.

@@ -1,6 +1,7 @@
 package geminihook
 
 import (
+	"log/slog"
 	"reflect"
 	"strings"
 	"testing"
@@ -23,13 +24,15 @@ func TestLoadConfig(t *testing.T) {
 		{name: "everything set", env: map[string]string{
 			"GEMINI_TOPIC_PREFIX": "hooks_", "GEMINI_JWKS_URL": "http://127.0.0.1:1/jwks", "GEMINI_JWT_AUDIENCE": " a, ,b ",
 			"GEMINI_JWT_ISSUER": "iss", "GEMINI_DYNAMIC_WEBHOOKS": "OFF", "GEMINI_TIMESTAMP_TOLERANCE": "90s", "GEMINI_MAX_BODY_BYTES": "2048",
+			"GEMINI_LOG_LEVEL": "Warn",
 		}, want: config{Project: "p", Secret: testSecret, TopicPrefix: "hooks_", JWKSURL: "http://127.0.0.1:1/jwks", Audiences: []string{"a", "b"},
-			Issuer: "iss", DynamicWebhooks: false, Tolerance: 90 * time.Second, MaxBodyBytes: 2048, Confirm: confirmOff}},
+			Issuer: "iss", DynamicWebhooks: false, Tolerance: 90 * time.Second, MaxBodyBytes: 2048, Confirm: confirmOff, LogLevel: slog.LevelWarn}},
 		{name: "every value bad", env: map[string]string{
 			"GOOGLE_CLOUD_PROJECT": "", "GEMINI_WEBHOOK_SECRET": "whsec_!!not-base64!!", "GEMINI_TOPIC_PREFIX": "goog-x", "GEMINI_JWKS_URL": "ftp://x",
 			"GEMINI_DYNAMIC_WEBHOOKS": "maybe", "GEMINI_TIMESTAMP_TOLERANCE": "25h", "GEMINI_MAX_BODY_BYTES": "1023",
+			"GEMINI_LOG_LEVEL": "verbose",
 		}, wantErr: []string{"GOOGLE_CLOUD_PROJECT", "GEMINI_WEBHOOK_SECRET", "GEMINI_TOPIC_PREFIX", "GEMINI_JWKS_URL",
-			"GEMINI_DYNAMIC_WEBHOOKS", "GEMINI_TIMESTAMP_TOLERANCE", "GEMINI_MAX_BODY_BYTES"}},
+			"GEMINI_DYNAMIC_WEBHOOKS", "GEMINI_TIMESTAMP_TOLERANCE", "GEMINI_MAX_BODY_BYTES", "GEMINI_LOG_LEVEL"}},
 		{name: "nothing to verify", env: map[string]string{"GEMINI_WEBHOOK_SECRET": "", "GEMINI_DYNAMIC_WEBHOOKS": "off"},
 			wantErr: []string{"GEMINI_WEBHOOK_SECRET"}},
 		{name: "nothing to verify, auto without audience", env: map[string]string{"GEMINI_WEBHOOK_SECRET": ""},
