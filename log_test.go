@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -101,6 +102,30 @@ func TestLogLevel(t *testing.T) {
 			}
 			if fmt.Sprint(results) != fmt.Sprint(want) {
 				t.Errorf("delivery lines by result %v, want %v", results, want)
+			}
+		})
+	}
+}
+
+// BenchmarkDeliveryLog compares the hand-written delivery line with the
+// same line written by slog, for a published delivery.
+//
+//	go test -run '^$' -bench DeliveryLog -benchmem .
+func BenchmarkDeliveryLog(b *testing.B) {
+	l := deliveryLog{d: &delivery{webhookID: "msg_2bS3dl4YqXk", idempotencyKey: "hmac:msg_2bS3dl4YqXk", scheme: "hmac", eventType: "batch.succeeded",
+		family: events.FamilyBatch, messageID: "1234567", bodyBytes: 412, result: resultPublished}, status: http.StatusOK, latency: 3217 * time.Microsecond,
+		trace: "projects/p/traces/0af7651916cd43dd8448eb211c80319c"}
+	for _, bc := range []struct {
+		name   string
+		logger *slog.Logger
+	}{
+		{"hand", logging.New(io.Discard, slog.LevelInfo)},
+		{"slog", slog.New(logging.New(io.Discard, slog.LevelInfo).Handler().WithAttrs(nil))},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for range b.N {
+				logDelivery(b.Context(), bc.logger, time.Now(), slog.LevelInfo, l)
 			}
 		})
 	}
