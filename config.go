@@ -2,6 +2,7 @@ package geminihook
 
 import (
 	"fmt"
+	"log/slog"
 	"net/url"
 	"regexp"
 	"strconv"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/geminihook/geminihook/events"
 	idem "github.com/geminihook/geminihook/internal/idempotency"
+	"github.com/geminihook/geminihook/internal/logging"
 	"github.com/geminihook/geminihook/internal/secrets"
 	"github.com/geminihook/geminihook/verify"
 )
@@ -56,6 +58,7 @@ type config struct {
 	Dedupe          string // DedupeMemory or DedupeFirestore
 	FirestoreDB     string // the Firestore database id, with DedupeFirestore
 	FirestoreColl   string // the collection of delivery records, with DedupeFirestore
+	LogLevel        slog.Level
 }
 
 // secretIsLiteral reports whether Secret holds secrets rather than naming a
@@ -104,6 +107,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 	c.APIKeySecret = e.apiKeyConfig("GEMINI_API_KEY_SECRET")
 	c.Confirm = e.confirmMode("GEMINI_CONFIRM", c.APIKeySecret != "", c.DynamicWebhooks)
 	c.APIBaseURL = e.url("GEMINI_API_BASE_URL", "")
+	c.LogLevel = e.logLevel("GEMINI_LOG_LEVEL")
 	if c.Project == "" {
 		e.bad("GOOGLE_CLOUD_PROJECT", "required: the project that owns the topics")
 	}
@@ -142,6 +146,20 @@ func (e *env) topicPrefix(name, def string) string {
 		e.bad(name, "%q cannot start a Pub/Sub topic name (letters first, then letters, digits, - _ . ~ + %%; at most 240 characters)", v)
 	}
 	return v
+}
+
+// logLevel returns name as a log level (README, "Logs"): debug, info
+// (the default), warn or error.
+func (e *env) logLevel(name string) slog.Level {
+	v := e.str(name)
+	if v == "" {
+		return slog.LevelInfo
+	}
+	l, ok := logging.ParseLevel(v)
+	if !ok {
+		e.bad(name, "%q is not a log level (debug, info, warn or error)", v)
+	}
+	return l
 }
 
 // url returns name as an http(s) URL.

@@ -1,6 +1,7 @@
 package geminihook
 
 import (
+	"log/slog"
 	"reflect"
 	"strings"
 	"testing"
@@ -25,16 +26,18 @@ func TestLoadConfig(t *testing.T) {
 			"GEMINI_TOPIC_PREFIX": "hooks_", "GEMINI_JWKS_URL": "http://127.0.0.1:1/jwks", "GEMINI_JWT_AUDIENCE": " a, ,b ",
 			"GEMINI_JWT_ISSUER": "iss", "GEMINI_DYNAMIC_WEBHOOKS": "OFF", "GEMINI_TIMESTAMP_TOLERANCE": "90s", "GEMINI_MAX_BODY_BYTES": "9870785",
 			"GEMINI_DEDUPE": "Firestore", "GEMINI_FIRESTORE_DATABASE": "hooks-db", "GEMINI_FIRESTORE_COLLECTION": "deliveries",
+			"GEMINI_LOG_LEVEL": "Warn",
 		}, want: config{Project: "p", Secret: testSecret, TopicPrefix: "hooks_", JWKSURL: "http://127.0.0.1:1/jwks", Audiences: []string{"a", "b"},
 			Issuer: "iss", DynamicWebhooks: false, Tolerance: 90 * time.Second, MaxBodyBytes: 9_870_785,
-			Dedupe: DedupeFirestore, FirestoreDB: "hooks-db", FirestoreColl: "deliveries", Confirm: confirmOff}},
+			Dedupe: DedupeFirestore, FirestoreDB: "hooks-db", FirestoreColl: "deliveries", Confirm: confirmOff, LogLevel: slog.LevelWarn}},
 		{name: "every value bad", env: map[string]string{
 			"GOOGLE_CLOUD_PROJECT": "", "GEMINI_WEBHOOK_SECRET": "whsec_!!not-base64!!", "GEMINI_TOPIC_PREFIX": "goog-x", "GEMINI_JWKS_URL": "ftp://x",
 			"GEMINI_DYNAMIC_WEBHOOKS": "maybe", "GEMINI_TIMESTAMP_TOLERANCE": "25h", "GEMINI_MAX_BODY_BYTES": "1023",
 			"GEMINI_DEDUPE": "redis", "GEMINI_FIRESTORE_DATABASE": "Default", "GEMINI_FIRESTORE_COLLECTION": "a/b",
+			"GEMINI_LOG_LEVEL": "verbose",
 		}, wantErr: []string{"GOOGLE_CLOUD_PROJECT", "GEMINI_WEBHOOK_SECRET", "GEMINI_TOPIC_PREFIX", "GEMINI_JWKS_URL",
 			"GEMINI_DYNAMIC_WEBHOOKS", "GEMINI_TIMESTAMP_TOLERANCE", "GEMINI_MAX_BODY_BYTES",
-			"GEMINI_DEDUPE", "GEMINI_FIRESTORE_DATABASE", "GEMINI_FIRESTORE_COLLECTION"}},
+			"GEMINI_DEDUPE", "GEMINI_FIRESTORE_DATABASE", "GEMINI_FIRESTORE_COLLECTION", "GEMINI_LOG_LEVEL"}},
 		{name: "body limit above what always fits Pub/Sub", env: map[string]string{"GEMINI_MAX_BODY_BYTES": "9870786"},
 			wantErr: []string{"GEMINI_MAX_BODY_BYTES", "between 1024 and 9870785"}},
 		{name: "collection ids Firestore refuses", env: map[string]string{"GEMINI_FIRESTORE_COLLECTION": "__x__"},

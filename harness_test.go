@@ -101,8 +101,11 @@ type harness struct {
 }
 
 type harnessOptions struct {
-	env        map[string]string // overrides; "" deletes
-	noSecret   bool              // do not add a first secret version
+	env map[string]string // overrides; "" deletes
+	// ownLogger leaves the function its own logger (at GEMINI_LOG_LEVEL),
+	// writing to h.logs, instead of a test logger at debug.
+	ownLogger  bool
+	noSecret   bool // do not add a first secret version
 	publish    publish.Options
 	secretOpts secrets.Options
 	confirm    confirm.Options // the confirmation's knobs (backoff, cache)
@@ -156,6 +159,10 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 	if o.publish.Timeout == 0 {
 		o.publish.Timeout = 2 * time.Second
 	}
+	logger := newTestLogger(h.logs)
+	if o.ownLogger {
+		logger = nil
+	}
 	h.fn = newFunction(func(k string) string { return h.env[k] }, buildOptions{
 		pubsubOptions: []option.ClientOption{
 			option.WithEndpoint(h.ps.Addr),
@@ -164,7 +171,8 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 		},
 		secretManagerOptions: h.sm.ClientOptions(),
 		now:                  h.clock.Now,
-		logger:               newTestLogger(h.logs),
+		logger:               logger,
+		logOutput:            h.logs,
 		publish:              o.publish,
 		secrets:              o.secretOpts,
 		jwksMinRefresh:       time.Minute,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -33,7 +34,8 @@ type buildOptions struct {
 	firestore            idem.FirestoreOptions // Collection and Now are set from the configuration
 	jwksClient           *http.Client          // default: verify's default
 	now                  func() time.Time
-	logger               *slog.Logger
+	logger               *slog.Logger // default: a Cloud Logging logger on logOutput at GEMINI_LOG_LEVEL
+	logOutput            io.Writer    // default os.Stdout; used only when logger is nil
 	publish              publish.Options
 	secrets              secrets.Options
 	jwksMinRefresh       time.Duration
@@ -48,6 +50,9 @@ type buildOptions struct {
 type function struct {
 	getenv func(string) string
 	opts   buildOptions // defaults filled in: now and logger are never nil
+	// level is the default logger's level: info until the configuration
+	// is read, then GEMINI_LOG_LEVEL.
+	level slog.LevelVar
 
 	mu      sync.Mutex
 	srv     *server
@@ -65,10 +70,15 @@ func newFunction(getenv func(string) string, opts buildOptions) *function {
 	if opts.now == nil {
 		opts.now = time.Now
 	}
+	f := &function{getenv: getenv, drained: make(chan struct{})}
 	if opts.logger == nil {
-		opts.logger = logging.New(os.Stdout, slog.LevelInfo)
+		if opts.logOutput == nil {
+			opts.logOutput = os.Stdout
+		}
+		opts.logger = logging.New(opts.logOutput, &f.level)
 	}
-	return &function{getenv: getenv, opts: opts, drained: make(chan struct{})}
+	f.opts = opts
+	return f
 }
 
 // stringValue is an atomic string whose zero value is "".
@@ -110,6 +120,7 @@ func (f *function) server(ctx context.Context) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
+	f.level.Set(cfg.LogLevel)
 	s, err := buildServer(ctx, cfg, f.opts)
 	if err != nil {
 		return nil, err

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 
 	"google.golang.org/genai"
 	"google.golang.org/genai/interactions/models/apierrors"
@@ -176,7 +177,7 @@ func classify(ctx context.Context, err error) *apiError {
 		reasons = detailReasons(ge.Details)
 		// Without a JSON envelope the SDK puts the HTTP status line
 		// ("404 Not Found") in Status; the envelope's is a code name.
-		google = canonical.MatchString(ge.Status)
+		google = canonical().MatchString(ge.Status)
 	case errors.As(err, &ce):
 		e.httpStatus = statusOf(ce.HTTPMeta.Response)
 		e.message = deref(ce.Error_.Message)
@@ -213,7 +214,8 @@ func classify(ctx context.Context, err error) *apiError {
 }
 
 // canonical matches a canonical status name such as NOT_FOUND.
-var canonical = regexp.MustCompile(`^[A-Z][A-Z_]+$`)
+// It is compiled on first use, not at init.
+var canonical = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Z][A-Z_]+$`) })
 
 // classOf says what an answer means. A 404 or 400 disputes the event only
 // when the API itself wrote it (Google's error envelope, or the

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 
 	"google.golang.org/genai"
 	"google.golang.org/genai/interactions/models/interactions"
@@ -64,13 +65,21 @@ var ErrInvalidID = errors.New("confirm: data.id names no resource")
 // unreserved characters, not starting with "." (no "." or "..").
 const segment = `[A-Za-z0-9_~-][A-Za-z0-9._~-]*`
 
+// The patterns of ids and resource names, compiled on first use rather
+// than at init: every start of the function would pay for them, with
+// confirmation off too.
 var (
-	bareID      = regexp.MustCompile(`^` + segment + `$`)
-	batchRN     = regexp.MustCompile(`^batches/` + segment + `$`)
-	interRN     = regexp.MustCompile(`^interactions/` + segment + `$`)
-	videoRN     = regexp.MustCompile(`^(models/` + segment + `/)?operations/` + segment + `$`)
+	bareID      = lazyRegexp(`^` + segment + `$`)
+	batchRN     = lazyRegexp(`^batches/` + segment + `$`)
+	interRN     = lazyRegexp(`^interactions/` + segment + `$`)
+	videoRN     = lazyRegexp(`^(models/` + segment + `/)?operations/` + segment + `$`)
 	maxIDLength = 512
 )
+
+// lazyRegexp returns a function that compiles expr on its first call.
+func lazyRegexp(expr string) func() *regexp.Regexp {
+	return sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(expr) })
+}
 
 // ResourceName maps an event's data.id to the API resource it names, as the
 // package doc's table says, or returns an error wrapping ErrInvalidID. The
@@ -79,24 +88,24 @@ func ResourceName(f events.Family, id string) (string, error) {
 	if len(id) > 0 && len(id) <= maxIDLength {
 		switch f {
 		case events.FamilyBatch:
-			if batchRN.MatchString(id) {
+			if batchRN().MatchString(id) {
 				return id, nil
 			}
-			if bareID.MatchString(id) {
+			if bareID().MatchString(id) {
 				return "batches/" + id, nil
 			}
 		case events.FamilyInteraction:
-			if interRN.MatchString(id) {
+			if interRN().MatchString(id) {
 				return id, nil
 			}
-			if bareID.MatchString(id) {
+			if bareID().MatchString(id) {
 				return "interactions/" + id, nil
 			}
 		case events.FamilyVideo:
-			if videoRN.MatchString(id) {
+			if videoRN().MatchString(id) {
 				return id, nil
 			}
-			if bareID.MatchString(id) {
+			if bareID().MatchString(id) {
 				return "operations/" + id, nil
 			}
 		}

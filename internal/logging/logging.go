@@ -13,12 +13,33 @@ import (
 // TraceKey is the field Cloud Logging reads to link a line to a trace.
 const TraceKey = "logging.googleapis.com/trace"
 
-// New returns a JSON logger for w in Cloud Logging's format at level.
+// New returns a JSON logger for w in Cloud Logging's format at level. Its
+// handler is a *Handler, whose Begin and Write append a frequent line by
+// hand; level may change while the logger runs (a *slog.LevelVar).
 func New(w io.Writer, level slog.Leveler) *slog.Logger {
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{
-		Level:       level,
-		ReplaceAttr: replaceAttr,
-	}))
+	out := &lockedWriter{w: w}
+	return slog.New(&Handler{
+		json: slog.NewJSONHandler(out, &slog.HandlerOptions{
+			Level:       level,
+			ReplaceAttr: replaceAttr,
+		}),
+		out: out,
+	})
+}
+
+// ParseLevel reads a level name: debug, info, warn or error, in any case.
+func ParseLevel(s string) (slog.Level, bool) {
+	switch strings.ToLower(s) {
+	case "debug":
+		return slog.LevelDebug, true
+	case "info":
+		return slog.LevelInfo, true
+	case "warn", "warning":
+		return slog.LevelWarn, true
+	case "error":
+		return slog.LevelError, true
+	}
+	return 0, false
 }
 
 func replaceAttr(groups []string, a slog.Attr) slog.Attr {

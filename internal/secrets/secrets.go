@@ -17,7 +17,6 @@ import (
 	"fmt"
 	"hash/crc32"
 	"log/slog"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -31,15 +30,39 @@ import (
 	"github.com/geminihook/geminihook/verify"
 )
 
-var (
-	secretName  = regexp.MustCompile(`^projects/[^/]+/secrets/[^/]+$`)
-	versionName = regexp.MustCompile(`^projects/[^/]+/secrets/[^/]+/versions/[^/]+$`)
-)
+// isSecretName reports whether s is projects/P/secrets/S, and
+// isVersionName whether s is projects/P/secrets/S/versions/V, each part
+// non-empty and without "/". They are matched by hand, not by regexps
+// compiled at init: every start of the function would pay for them,
+// whether or not it reads Secret Manager.
+func isSecretName(s string) bool { return isName(s, "projects", "secrets") }
+
+func isVersionName(s string) bool { return isName(s, "projects", "secrets", "versions") }
+
+// isName reports whether s is kinds[0]/X/kinds[1]/Y/…, with one non-empty
+// part without "/" after each kind.
+func isName(s string, kinds ...string) bool {
+	for _, kind := range kinds {
+		rest, ok := strings.CutPrefix(s, kind+"/")
+		if !ok {
+			return false
+		}
+		part, after, more := strings.Cut(rest, "/")
+		if part == "" {
+			return false
+		}
+		if !more {
+			return kind == kinds[len(kinds)-1]
+		}
+		s = after
+	}
+	return false
+}
 
 // IsSecretName reports whether s names a secret or a secret version, as
 // opposed to a literal list of secrets.
 func IsSecretName(s string) bool {
-	return secretName.MatchString(s) || versionName.MatchString(s)
+	return isSecretName(s) || isVersionName(s)
 }
 
 // Defaults of Options. The cache's knobs carry the names of
@@ -246,7 +269,7 @@ func (k *Keyring) load(ctx context.Context) (changed bool, err error) {
 // read fetches the keys. The context bounds the whole read.
 func (k *Keyring) read(ctx context.Context) ([]verify.Secret, []string, error) {
 	names := []string{k.name}
-	if secretName.MatchString(k.name) {
+	if isSecretName(k.name) {
 		var err error
 		if names, err = k.enabledVersions(ctx); err != nil {
 			return nil, nil, err
@@ -334,7 +357,9 @@ func (k *Keyring) enabledVersions(ctx context.Context) ([]string, error) {
 	return names, nil
 }
 
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+// castagnoli is the CRC-32C table, built on the first read rather than at
+// init.
+var castagnoli = sync.OnceValue(func() *crc32.Table { return crc32.MakeTable(crc32.Castagnoli) })
 
 // access reads one version and parses its payload: one or more whsec_
 // secrets separated by white space.
@@ -344,7 +369,7 @@ func (k *Keyring) access(ctx context.Context, name string) ([]verify.Secret, err
 		return nil, fmt.Errorf("access %s: %w", name, err)
 	}
 	data := resp.GetPayload().GetData()
-	if sum := resp.GetPayload().DataCrc32C; sum != nil && int64(crc32.Checksum(data, castagnoli)) != *sum {
+	if sum := resp.GetPayload().DataCrc32C; sum != nil && int64(crc32.Checksum(data, castagnoli())) != *sum {
 		return nil, fmt.Errorf("access %s: payload checksum mismatch", name)
 	}
 	return ParseList(string(data))

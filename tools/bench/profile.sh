@@ -40,14 +40,16 @@ echo "profile: building into $work/bin" >&2
 # Where the time goes, by group: a sample counts once in each group one of
 # its frames matches.
 groups=(
-  --group 'whole handler=funcframework\.wrapFunction'
+  --group 'whole handler=funcframework\.wrapFunction|geminihook\.\(\*function\)\.ServeHTTP$'
   --group 'net/http connection, request read, answer=^net/http\.\(\*conn\)\.serve$'
   --group 'answer flush (write(2) per answer)=^net/http\.\(\*response\)\.Flush'
   --group 'verify: HMAC=geminihook/verify\.|^main\.\(\*pipeline\)\.(check|verify)$'
-  --group 'dedupe=geminihook/internal/dedupe\.'
+  --group 'dedupe=geminihook/internal/(dedupe|idempotency)\.'
+  --group 'events.Normalize (Parse and NewMessage)=geminihook/events\.Normalize$'
   --group 'events.Parse=geminihook/events\.Parse$'
+  --group '… strict body checks=geminihook/events\.strictCheck$'
   --group 'events.NewMessage (event JSON and attributes)=geminihook/events\.NewMessage$'
-  --group 'delivery log line (slog)=^log/slog\.'
+  --group 'delivery log line=^log/slog\.|geminihook\.logDelivery$'
   --group 'publish call: hand-off and wait=^cloud\.google\.com/go/pubsub/v2\.\(\*Publisher\)\.Publish$|go\/internal\/pubsub\.\(\*PublishResult\)\.Get$'
   --group 'pubsub client: bundler, gRPC, proto=pubsub/v2\.\(\*Publisher\)\.publishMessageBundle'
   --group 'proto sizing+encoding of attribute maps=protobuf/internal/impl\.(sizeMap|appendMap)$'

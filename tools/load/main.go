@@ -54,8 +54,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	secret := fs.String("secret", "", "whsec_ secret for hmac (default: the state file's)")
 	keyFile := fs.String("key", "", "PEM RSA private key for jwt (default: the state file's)")
 	kid := fs.String("kid", "", "kid of --key")
-	reuse := fs.Int("token-reuse", 1, "consecutive jwt deliveries sharing one token, each with its own webhook-id (RS256 minting costs milliseconds)")
-	aud := fs.String("aud", "", "JWT audience (default: the URL without a trailing slash)")
+	aud := fs.String("aud", "", "JWT audience: the function's GEMINI_JWT_AUDIENCE (default: the URL without a trailing slash)")
 	rate := fs.Float64("rate", 0, "open-loop deliveries per second (0: closed loop at --concurrency)")
 	conc := fs.Int("concurrency", 0, "deliveries in flight (closed loop; default 16) or the most in flight (open loop; default 1024)")
 	duration := fs.Duration("duration", 10*time.Second, "stop sending after this long")
@@ -112,7 +111,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if *aud != "" {
 		signer.Audience = *aud
 	}
-	signer.TokenReuse = *reuse
 
 	if *rate < 0 || *conc < 0 || *duration < 0 || *count < 0 {
 		return errors.New("--rate, --concurrency, --duration and --count must not be negative")

@@ -45,14 +45,10 @@ type Signer struct {
 	Secret verify.Secret
 	// Key mints JWT deliveries.
 	Key *verifytest.Key
-	// Audience is the JWT aud claim; the function's default is its own URL
-	// without a trailing slash.
+	// Audience is the JWT aud claim: the function's GEMINI_JWT_AUDIENCE,
+	// without which it refuses every JWT delivery (AudienceFor gives the
+	// value the bench and dev tools configure).
 	Audience string
-	// TokenReuse is how many consecutive JWT deliveries share one token,
-	// each with its own webhook-id header (the id the function dedupes on).
-	// RS256 signing costs milliseconds, so long runs mint fewer tokens.
-	// Default 1: one token per delivery, whose jti is the webhook-id.
-	TokenReuse int
 }
 
 // Delivery is one prepared request.
@@ -64,8 +60,13 @@ type Delivery struct {
 }
 
 // Prepare builds n deliveries with ids samples.ID(run, i), cycling through
-// every event type of samples.Types, signed at the current time. Signing
-// runs on every core; it stops early when ctx ends.
+// every event type of samples.Types, signed at the current time. Every JWT
+// delivery carries its own token whose jti is the delivery's id: the
+// function dedupes a JWT delivery on the token's iss and jti, so a token
+// shared by two deliveries would make the second a duplicate, answered but
+// not published. An RS256 signature costs about a millisecond of CPU, so
+// signing runs on every core, before the run's clock starts; it stops
+// early when ctx ends.
 func Prepare(ctx context.Context, s Signer, run string, n int) ([]Delivery, error) {
 	switch s.Scheme {
 	case SchemeHMAC, SchemeJWT, SchemeMixed, SchemeNone:
@@ -78,33 +79,12 @@ func Prepare(ctx context.Context, s Signer, run string, n int) ([]Delivery, erro
 	if (s.Scheme == SchemeJWT || s.Scheme == SchemeMixed) && (s.Key == nil || s.Audience == "") {
 		return nil, errors.New("loadgen: jwt deliveries need a key and an audience")
 	}
-	if s.TokenReuse <= 0 {
-		s.TokenReuse = 1
-	}
 	now := time.Now()
-	var tokens []string
-	if s.Scheme == SchemeJWT || s.Scheme == SchemeMixed {
-		tokens = make([]string, (n+s.TokenReuse-1)/s.TokenReuse)
-		err := parallel(ctx, len(tokens), func(t int) error {
-			claims := map[string]any{"aud": s.Audience, "iat": now.Unix(), "exp": now.Add(5 * time.Minute).Unix()}
-			if s.TokenReuse == 1 {
-				claims["jti"] = samples.ID(run, t)
-			}
-			token, err := s.Key.Mint(claims)
-			if err != nil {
-				return fmt.Errorf("loadgen: mint token: %w", err)
-			}
-			tokens[t] = token
-			return nil
-		})
-		if err != nil {
-			return nil, err
-		}
-	}
 	out := make([]Delivery, n)
 	err := parallel(ctx, n, func(i int) error {
-		out[i] = s.delivery(run, i, now, tokens)
-		return nil
+		d, err := s.delivery(run, i, now)
+		out[i] = d
+		return err
 	})
 	if err != nil {
 		return nil, err
@@ -136,9 +116,9 @@ func parallel(ctx context.Context, n int, fn func(int) error) error {
 	return errors.Join(errs...)
 }
 
-// delivery builds the i-th delivery of a run; JWT deliveries carry
-// tokens[i/TokenReuse].
-func (s Signer) delivery(run string, i int, now time.Time, tokens []string) Delivery {
+// delivery builds the i-th delivery of a run; a JWT delivery carries a
+// token minted for it alone, with its id as jti.
+func (s Signer) delivery(run string, i int, now time.Time) (Delivery, error) {
 	typ := samples.Types[i%len(samples.Types)]
 	d := Delivery{ID: samples.ID(run, i), Type: typ, Body: samples.Body(typ, i, now)}
 	scheme := s.Scheme
@@ -152,7 +132,10 @@ func (s Signer) delivery(run string, i int, now time.Time, tokens []string) Deli
 	case SchemeHMAC:
 		d.Header = verify.SignHeaders(s.Secret, d.ID, now, d.Body)
 	case SchemeJWT:
-		token := tokens[i/s.TokenReuse]
+		token, err := s.Key.Mint(map[string]any{"aud": s.Audience, "iat": now.Unix(), "exp": now.Add(5 * time.Minute).Unix(), "jti": d.ID})
+		if err != nil {
+			return Delivery{}, fmt.Errorf("loadgen: mint token: %w", err)
+		}
 		d.Header = http.Header{}
 		d.Header.Set(verify.HeaderID, d.ID)
 		d.Header.Set(verify.HeaderTimestamp, strconv.FormatInt(now.Unix(), 10))
@@ -161,7 +144,7 @@ func (s Signer) delivery(run string, i int, now time.Time, tokens []string) Deli
 		d.Header = http.Header{}
 	}
 	d.Header.Set("Content-Type", "application/json")
-	return d
+	return d, nil
 }
 
 // CheckLoopback returns an error unless target is an http URL whose host is
@@ -450,6 +433,7 @@ func percentiles(lat []time.Duration) Latency {
 	return Latency{P50: at(0.50), P90: at(0.90), P99: at(0.99), Max: ms(lat[len(lat)-1]), Mean: ms(sum / time.Duration(len(lat)))}
 }
 
-// AudienceFor is the JWT audience the function derives from a request to
-// target when none is configured: the URL without a trailing slash.
+// AudienceFor is the JWT audience the tools mint tokens for and configure
+// the function with (GEMINI_JWT_AUDIENCE) when it serves target: the URL
+// without a trailing slash.
 func AudienceFor(target string) string { return strings.TrimSuffix(target, "/") }
