@@ -80,6 +80,7 @@ locals {
         GEMINI_MAX_BODY_BYTES = var.max_body_bytes == null ? null : tostring(var.max_body_bytes)
         GEMINI_API_KEY_SECRET = var.create_api_key_secret ? google_secret_manager_secret.api_key[0].id : null
         GEMINI_CONFIRM        = var.confirm
+        GEMINI_LOG_LEVEL      = var.log_level
       } : k => v if v != null
     },
   )

@@ -253,6 +253,17 @@ variable "confirm" {
   }
 }
 
+variable "log_level" {
+  description = "The function's log level (GEMINI_LOG_LEVEL): \"debug\", \"info\", \"warn\" or \"error\". \"warn\" drops the lines of deliveries answered 200 (published or duplicate) and keeps every line the alert metrics count. Unset: the function's default, info."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.log_level == null ? true : contains(["debug", "info", "warn", "error"], var.log_level)
+    error_message = "log_level must be \"debug\", \"info\", \"warn\" or \"error\"."
+  }
+}
+
 # ------------------------------------------------------- idempotency store
 
 variable "dedupe" {

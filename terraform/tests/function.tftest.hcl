@@ -157,6 +157,7 @@ run "environment_follows_variables" {
     firestore_collection  = "deliveries"
     create_api_key_secret = true
     confirm               = "all"
+    log_level             = "warn"
   }
 
   assert {
@@ -175,6 +176,7 @@ run "environment_follows_variables" {
       GEMINI_FIRESTORE_COLLECTION = "deliveries"
       GEMINI_API_KEY_SECRET       = "projects/test-project/secrets/gemini-api-key"
       GEMINI_CONFIRM              = "all"
+      GEMINI_LOG_LEVEL            = "warn"
     })
     error_message = "Every set variable must reach the function's environment under its documented name."
   }

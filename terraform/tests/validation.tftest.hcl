@@ -305,6 +305,16 @@ run "confirm_unknown_mode" {
   expect_failures = [var.confirm]
 }
 
+run "log_level_unknown" {
+  command = plan
+
+  variables {
+    log_level = "verbose"
+  }
+
+  expect_failures = [var.log_level]
+}
+
 run "project_number_not_digits" {
   command = plan
 
