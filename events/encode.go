@@ -5,7 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
-	"unicode/utf8"
+
+	"github.com/geminihook/geminihook/internal/jsonstr"
 )
 
 // MarshalJSON returns the event's JSON: the same bytes as the data of
@@ -25,20 +26,20 @@ func appendEvent(b []byte, e *Event) ([]byte, error) {
 		return nil, err
 	}
 	b = append(b, `{"schema_version":`...)
-	b = appendString(b, e.SchemaVersion)
+	b = jsonstr.Append(b, e.SchemaVersion)
 	b = append(b, `,"id":`...)
-	b = appendString(b, e.ID)
+	b = jsonstr.Append(b, e.ID)
 	b = append(b, `,"type":`...)
-	b = appendString(b, e.Type)
+	b = jsonstr.Append(b, e.Type)
 	b = append(b, `,"family":`...)
-	b = appendString(b, string(e.Family))
+	b = jsonstr.Append(b, string(e.Family))
 	b = append(b, `,"outcome":`...)
-	b = appendString(b, string(e.Outcome))
+	b = jsonstr.Append(b, string(e.Outcome))
 	b = append(b, `,"resource":`...)
-	b = appendString(b, e.Resource)
+	b = jsonstr.Append(b, e.Resource)
 	if e.ResourceID != "" {
 		b = append(b, `,"resource_id":`...)
-		b = appendString(b, e.ResourceID)
+		b = jsonstr.Append(b, e.ResourceID)
 	}
 	if !e.OccurredAt.IsZero() {
 		b = append(b, `,"occurred_at":`...)
@@ -48,11 +49,11 @@ func appendEvent(b []byte, e *Event) ([]byte, error) {
 	b = appendTime(b, e.ReceivedAt)
 	if e.OutputURI != "" {
 		b = append(b, `,"output_uri":`...)
-		b = appendString(b, e.OutputURI)
+		b = jsonstr.Append(b, e.OutputURI)
 	}
 	if e.FileName != "" {
 		b = append(b, `,"file_name":`...)
-		b = appendString(b, e.FileName)
+		b = jsonstr.Append(b, e.FileName)
 	}
 	if e.Error != nil {
 		b = appendError(append(b, `,"error":`...), e.Error)
@@ -62,13 +63,13 @@ func appendEvent(b []byte, e *Event) ([]byte, error) {
 		b = append(b, e.UserMetadata...)
 	}
 	b = append(b, `,"signature_scheme":`...)
-	b = appendString(b, e.SignatureScheme)
+	b = jsonstr.Append(b, e.SignatureScheme)
 	if e.IdempotencyKey != "" {
 		b = append(b, `,"idempotency_key":`...)
-		b = appendString(b, e.IdempotencyKey)
+		b = jsonstr.Append(b, e.IdempotencyKey)
 	}
 	b = append(b, `,"payload_version":`...)
-	b = appendString(b, e.PayloadVersion)
+	b = jsonstr.Append(b, e.PayloadVersion)
 	b = append(b, `,"payload":`...)
 	b = append(b, e.Payload...)
 	if e.Confirmed {
@@ -76,12 +77,12 @@ func appendEvent(b []byte, e *Event) ([]byte, error) {
 		b = appendTime(b, e.ConfirmedAt)
 		if e.APIState != "" {
 			b = append(b, `,"api_state":`...)
-			b = appendString(b, e.APIState)
+			b = jsonstr.Append(b, e.APIState)
 		}
 	}
 	if e.BodyOutputURI != "" {
 		b = append(b, `,"body_output_uri":`...)
-		b = appendString(b, e.BodyOutputURI)
+		b = jsonstr.Append(b, e.BodyOutputURI)
 	}
 	if e.BodyError != nil {
 		b = appendError(append(b, `,"body_error":`...), e.BodyError)
@@ -92,9 +93,9 @@ func appendEvent(b []byte, e *Event) ([]byte, error) {
 // appendError appends err as a JSON object.
 func appendError(b []byte, err *Error) []byte {
 	b = append(b, `{"code":`...)
-	b = appendString(b, err.Code)
+	b = jsonstr.Append(b, err.Code)
 	b = append(b, `,"message":`...)
-	b = appendString(b, err.Message)
+	b = jsonstr.Append(b, err.Message)
 	return append(b, '}')
 }
 
@@ -139,58 +140,5 @@ func inJSONRange(t time.Time) bool {
 func appendTime(b []byte, t time.Time) []byte {
 	b = append(b, '"')
 	b = t.UTC().AppendFormat(b, time.RFC3339Nano)
-	return append(b, '"')
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendString appends s as a JSON string. It escapes what RFC 8259 requires
-// plus U+2028 and U+2029 (as encoding/json does) and replaces invalid UTF-8
-// with U+FFFD. HTML characters are not escaped.
-func appendString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
 	return append(b, '"')
 }

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-	"unicode/utf8"
 )
 
 var testMeta = Meta{ID: "msg_unit", IdempotencyKey: "hmac:msg_unit", ReceivedAt: receivedAt, Scheme: SchemeHMAC}
@@ -496,38 +495,6 @@ func TestDecodeQuarantineErrors(t *testing.T) {
 				t.Errorf("DecodeQuarantine = %v, want ErrInvalidMessage", err)
 			}
 		})
-	}
-}
-
-func TestAppendString(t *testing.T) {
-	inputs := []string{
-		"", "plain", `"quoted" \back\`, "\x00\x01\x1f\x7f", "\n\r\t\b\f", "<>&", "\u2028\u2029",
-		"é日本🎬", "bad\xffutf8\xc3", "\xed\xa0\x80", strings.Repeat("a", 100) + "\x00",
-	}
-	for _, s := range inputs {
-		b := appendString(nil, s)
-		if !json.Valid(b) {
-			t.Errorf("appendString(%q) = %s: not JSON", s, b)
-			continue
-		}
-		var got string
-		if err := json.Unmarshal(b, &got); err != nil {
-			t.Fatal(err)
-		}
-		if want := strings.ToValidUTF8(s, "\uFFFD"); !utf8.ValidString(s) {
-			// encoding/json replaces each invalid byte; so does appendString.
-			var ref string
-			rb, _ := json.Marshal(s)
-			_ = json.Unmarshal(rb, &ref)
-			if got != ref {
-				t.Errorf("appendString(%q) decodes to %q, encoding/json to %q (ToValidUTF8 %q)", s, got, ref, want)
-			}
-		} else if got != s {
-			t.Errorf("appendString(%q) decodes to %q", s, got)
-		}
-		if strings.ContainsRune(string(b), '\u2028') || strings.ContainsRune(string(b), '\u2029') {
-			t.Errorf("appendString(%q) = %s keeps a raw line separator", s, b)
-		}
 	}
 }
 

@@ -8,7 +8,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
-	"unicode/utf8"
+
+	"github.com/geminihook/geminihook/internal/jsonstr"
 )
 
 // Handler is the slog.Handler of New: slog's JSON handler in Cloud
@@ -78,7 +79,7 @@ func (h *Handler) Begin(t time.Time, level slog.Level, msg string) *Line {
 	b = append(b, `","severity":"`...)
 	b = append(b, severity(level)...)
 	b = append(b, `","message":`...)
-	l.buf = appendString(b, msg)
+	l.buf = jsonstr.Append(b, msg)
 	return l
 }
 
@@ -93,14 +94,14 @@ func (h *Handler) Write(l *Line) {
 
 func (l *Line) key(k string) {
 	l.buf = append(l.buf, ',')
-	l.buf = appendString(l.buf, k)
+	l.buf = jsonstr.Append(l.buf, k)
 	l.buf = append(l.buf, ':')
 }
 
 // String appends a string field.
 func (l *Line) String(key, v string) {
 	l.key(key)
-	l.buf = appendString(l.buf, v)
+	l.buf = jsonstr.Append(l.buf, v)
 }
 
 // Int appends an integer field.
@@ -160,56 +161,4 @@ func appendFloat(b []byte, f float64) []byte {
 		}
 	}
 	return b
-}
-
-const hex = "0123456789abcdef"
-
-// appendString appends s as a JSON string, escaped as slog's JSON handler
-// escapes it: ", \ and control characters (\n, \r, \t by name), invalid
-// UTF-8 as \ufffd, U+2028 and U+2029; < > & are kept.
-func appendString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '\\', '"':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-		case r == '\u2028' || r == '\u2029':
-			b = append(b, s[start:i]...)
-			b = append(b, `\u202`...)
-			b = append(b, hex[r&0xF])
-		default:
-			i += size
-			continue
-		}
-		i += size
-		start = i
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }
