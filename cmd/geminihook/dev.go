@@ -126,6 +126,10 @@ func runDemo(ctx context.Context, url string, stack *devstack.Stack, p *printer,
 	if err != nil {
 		return fmt.Errorf("demo key: %w", err)
 	}
+	// signer signs as the stack's own secret and key.
+	signer := func(scheme, typ string) signOptions {
+		return signOptions{scheme: scheme, eventType: typ, secret: stack.Secret, keyFile: keyFile.Name(), kid: stack.Key.KID()}
+	}
 	client := &http.Client{Timeout: 10 * time.Second}
 	want := 0
 	for i, typ := range samples.Types {
@@ -135,7 +139,7 @@ func runDemo(ctx context.Context, url string, stack *devstack.Stack, p *printer,
 	}
 	for _, scheme := range []string{"hmac", "jwt"} {
 		for i, typ := range samples.Types {
-			o := signOptions{scheme: scheme, eventType: typ, secret: stack.Secret, keyFile: keyFile.Name(), kid: stack.Key.KID()}
+			o := signer(scheme, typ)
 			body := samples.Body(typ, i+1, time.Now())
 			status, answer, err := o.send(ctx, client, url, body)
 			if err != nil {
@@ -160,7 +164,7 @@ func runDemo(ctx context.Context, url string, stack *devstack.Stack, p *printer,
 	if err := stack.Seed("batch.succeeded", sampleResource("batch.succeeded", disputed), false); err != nil {
 		return err
 	}
-	o := signOptions{scheme: "jwt", eventType: "batch.succeeded", secret: stack.Secret, keyFile: keyFile.Name(), kid: stack.Key.KID()}
+	o := signer("jwt", "batch.succeeded")
 	status, answer, err := o.send(ctx, client, url, samples.Body("batch.succeeded", disputed, time.Now()))
 	if err != nil {
 		return err
