@@ -80,9 +80,9 @@ type Server struct {
 	opts Options
 	srv  *http.Server
 
-	mu       sync.Mutex
-	draining bool
-	reading  map[*trackedBody]struct{} // bodies not yet read to their end
+	// draining is set by Shutdown before it cuts the bodies being read;
+	// see wrap for how the two meet without a lock per request.
+	draining atomic.Bool
 
 	refused atomic.Int64
 	evicted atomic.Int64
@@ -139,7 +139,7 @@ func New(h http.Handler, opts Options) *Server {
 	if opts.Logger == nil {
 		opts.Logger = logging.New(os.Stdout, slog.LevelInfo)
 	}
-	s := &Server{opts: opts, reading: make(map[*trackedBody]struct{})}
+	s := &Server{opts: opts}
 	s.srv = &http.Server{
 		Handler:           s.wrap(h),
 		ReadHeaderTimeout: opts.ReadHeaderTimeout,
@@ -197,12 +197,16 @@ func (s *Server) Serve(ln net.Listener) error {
 // written and for connections to go idle. When ctx ends first, it closes
 // every connection and returns ctx's error.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.mu.Lock()
-	s.draining = true
-	for b := range s.reading {
-		b.cut()
+	s.draining.Store(true)
+	if l := s.ln.Load(); l != nil {
+		l.mu.Lock()
+		for e := l.open.Front(); e != nil; e = e.Next() {
+			if b := e.Value.(*trackedConn).body.Load(); b != nil {
+				b.cut()
+			}
+		}
+		l.mu.Unlock()
 	}
-	s.mu.Unlock()
 	var errs []error
 	if s.opts.Drain != nil {
 		// Drain is given ctx; should it overrun it anyway, the
@@ -233,27 +237,27 @@ type connKey struct{}
 // wrap marks the connection as running a handler, so that what net/http
 // writes outside one is recognised as its own refusal, and tracks the body
 // so that Shutdown can cut reads that have not finished.
+//
+// A connection carries one request at a time, so the body being read is
+// kept in its trackedConn rather than in a set shared by every request:
+// one allocation and no shared lock per request. wrap publishes the body,
+// then looks at draining; Shutdown sets draining, then looks at every
+// connection's body. Whichever comes second sees the other's write, so a
+// body is cut by one or the other (or both: cutting is idempotent).
 func (s *Server) wrap(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if tc, ok := r.Context().Value(connKey{}).(*trackedConn); ok {
+		tc, _ := r.Context().Value(connKey{}).(*trackedConn)
+		if tc != nil {
 			// Fails only when the connection was just evicted: the
 			// request was read whole, so it is still handled; its answer
 			// cannot be delivered and the sender retries.
 			tc.state.CompareAndSwap(connWaiting, connInHandler)
 		}
-		if r.Body != nil && r.Body != http.NoBody {
-			b := &trackedBody{ReadCloser: r.Body, rc: http.NewResponseController(w), left: r.ContentLength}
-			s.mu.Lock()
-			if s.draining {
+		if tc != nil && r.Body != nil && r.Body != http.NoBody {
+			b := &trackedBody{ReadCloser: r.Body, w: w, left: r.ContentLength, conn: tc}
+			tc.body.Store(b)
+			if s.draining.Load() {
 				b.cut()
-			} else {
-				s.reading[b] = struct{}{}
-			}
-			s.mu.Unlock()
-			b.done = func() {
-				s.mu.Lock()
-				delete(s.reading, b)
-				s.mu.Unlock()
 			}
 			defer b.finish()
 			r.Body = b
@@ -266,10 +270,12 @@ func (s *Server) wrap(h http.Handler) http.Handler {
 // end, and whose reads Shutdown can cut.
 type trackedBody struct {
 	io.ReadCloser
-	rc   *http.ResponseController
-	left int64 // bytes announced and not yet read; -1: unknown
-	done func()
-	once sync.Once
+	w    http.ResponseWriter // for cut; a ResponseController is made only then
+	left int64               // bytes announced and not yet read; -1: unknown
+	conn *trackedConn
+
+	mu       sync.Mutex // orders finish and cut: no cut once finished
+	finished bool
 }
 
 func (b *trackedBody) Read(p []byte) (int, error) {
@@ -284,18 +290,26 @@ func (b *trackedBody) Read(p []byte) (int, error) {
 }
 
 // finish stops tracking the body: it was read to its end, failed, or the
-// handler returned.
+// handler returned. Once it has returned, cut does nothing, so a deadline
+// meant for this body never lands on the connection's next request.
 func (b *trackedBody) finish() {
-	b.once.Do(func() {
-		if b.done != nil {
-			b.done()
-		}
-	})
+	b.mu.Lock()
+	done := b.finished
+	b.finished = true
+	b.mu.Unlock()
+	if !done {
+		b.conn.body.CompareAndSwap(b, nil)
+	}
 }
 
-// cut makes the body's pending and future reads fail at once.
+// cut makes the body's pending and future reads fail at once, unless it
+// has finished.
 func (b *trackedBody) cut() {
-	_ = b.rc.SetReadDeadline(time.Now())
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.finished {
+		_ = http.NewResponseController(b.w).SetReadDeadline(time.Now())
+	}
 }
 
 // limitListener caps open connections at max, closing the oldest one not
@@ -410,7 +424,8 @@ type trackedConn struct {
 	s     *Server
 	l     *limitListener
 	state atomic.Int32
-	elem  *list.Element // in l.open; nil once released (guarded by l.mu)
+	elem  *list.Element               // in l.open; nil once released (guarded by l.mu)
+	body  atomic.Pointer[trackedBody] // the request body being read, if any
 }
 
 // CloseWrite half-closes the connection. net/http does so after refusing

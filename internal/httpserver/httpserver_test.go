@@ -391,6 +391,39 @@ func TestShutdownCutsUnfinishedReads(t *testing.T) {
 	}
 }
 
+// A request whose handler starts once Shutdown has begun (here: while the
+// drain runs, before the listener closes) has its unfinished body cut at
+// once instead of waiting for the sender or the read timeout.
+func TestShutdownCutsReadsThatStartLater(t *testing.T) {
+	h := &contractHandler{}
+	draining, release := make(chan struct{}), make(chan struct{})
+	opts := Options{ReadTimeout: time.Minute, Drain: func(ctx context.Context) error {
+		close(draining)
+		<-release
+		return nil
+	}}
+	s, addr, _ := start(t, h, opts)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	shut := make(chan error, 1)
+	go func() { shut <- s.Shutdown(ctx) }()
+	<-draining
+
+	late, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer late.Close()
+	io.WriteString(late, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"type\":")
+	if got := readUntilClosed(t, late); !strings.Contains(got, "body_unreadable") {
+		t.Errorf("body started during shutdown answered %q, want body_unreadable", got)
+	}
+	close(release)
+	if err := <-shut; err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+}
+
 // TestShutdownDeadline checks that a handler that never returns cannot
 // hold Shutdown past its context: the connection is closed and the error
 // says so.

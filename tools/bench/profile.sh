@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Profile geminihook serve and the minimal pipeline under the same closed
-# loop of HMAC deliveries, one after the other, on loopback, with the
-# benchmark's emulator in its own process:
+# Profile the minimal pipeline, the function as deployed (tools/bench/deployed:
+# the Functions Framework's server) and geminihook serve (internal/httpserver)
+# under the same closed loop of HMAC deliveries, one after the other, on
+# loopback, with the benchmark's emulator in its own process:
 #
 #   - CPU: `perf record` of the server process only (frame-pointer call
 #     graphs; Go keeps frame pointers on amd64), symbolized by
@@ -35,12 +36,13 @@ work="${BENCH_WORK:-$(mktemp -d -t geminihook-profile.XXXXXX)}"
 mkdir -p "$work/bin"
 echo "profile: building into $work/bin" >&2
 (cd "$root" && go build -o "$work/bin/geminihook" ./cmd/geminihook)
-(cd "$root/tools" && go build -o "$work/bin/" ./bench/minimal ./bench/emulator ./bench/perfreport ./load)
+(cd "$root/tools" && go build -o "$work/bin/" ./bench/minimal ./bench/deployed ./bench/emulator ./bench/perfreport ./load)
 
 # Where the time goes, by group: a sample counts once in each group one of
 # its frames matches.
 groups=(
   --group 'whole handler=funcframework\.wrapFunction|geminihook\.\(\*function\)\.ServeHTTP$'
+  --group 'internal/httpserver (wrapper, tracked body and connection)=geminihook/internal/httpserver\.'
   --group 'net/http connection, request read, answer=^net/http\.\(\*conn\)\.serve$'
   --group 'answer flush (write(2) per answer)=^net/http\.\(\*response\)\.Flush'
   --group 'verify: HMAC=geminihook/verify\.|^main\.\(\*pipeline\)\.(check|verify)$'
@@ -86,11 +88,12 @@ env_vars=(
 )
 
 port=18890
-for target in minimal serve; do
+for target in minimal deployed serve; do
   port=$((port + 1))
   case "$target" in
     serve) cmd=("$work/bin/geminihook" serve --port "$port") ;;
     minimal) cmd=("$work/bin/minimal" --port "$port" --topic "${prefix}batch") ;;
+    deployed) cmd=(env FUNCTION_TARGET=GeminiWebhook K_SERVICE=geminihook-bench "$work/bin/deployed" --port "$port") ;;
   esac
   # Start-up: which packages' init costs what.
   env -i PATH="$PATH" "${env_vars[@]}" GODEBUG=inittrace=1 "${cmd[@]}" >"$work/init-$target.log" 2>&1 &
@@ -119,7 +122,7 @@ for target in minimal serve; do
   wait "$rec" || true
   ok="$(sed -n 's/^status *map\[200:\([0-9]*\)\]$/\1/p' "$work/load-$target.txt")"
   awk -v t="$((cpu1 - cpu0))" -v ok="${ok:-0}" 'BEGIN{printf "server CPU %.2f s for %d answers 200: %.1f us per delivery\n", t/100, ok, ok ? t/100/ok*1e6 : 0}' >>"$work/load-$target.txt"
-  bin="$work/bin/minimal"
+  bin="$work/bin/$target"
   [ "$target" = serve ] && bin="$work/bin/geminihook"
   perf script -i "$work/perf-$target.data" -F comm,ip 2>/dev/null |
     "$work/bin/perfreport" --bin "$bin" --top 60 "${groups[@]}" >"$work/perf-$target.md"

@@ -3,14 +3,18 @@
 # the minimal verify-and-publish pipeline (tools/bench/minimal: one HMAC
 # check, one publisher, 200 after the ack; the honest limit) and a bare
 # Functions Framework handler (the framework's ceiling). Max throughput and
-# p99 at half the minimal's max for bare, minimal, and serve with HMAC and
-# with JWT deliveries; cold start to the first 200; peak RSS under load.
+# p99 at half the minimal's max for bare, minimal, the function as deployed
+# (tools/bench/deployed: the root package behind the Functions Framework's
+# server, what Cloud Run runs) with HMAC deliveries, and geminihook serve
+# with HMAC and with JWT deliveries; cold start to the first 200; peak RSS
+# under load.
 # The Pub/Sub emulator runs in its own process and its CPU is reported.
 #
 #   tools/bench/run.sh            # full run, about four minutes
 #   tools/bench/run.sh --smoke    # a few seconds: proves it works, fails when
-#                                 # minimal or serve answers other than 200 or
-#                                 # Pub/Sub does not hold one message per 200
+#                                 # minimal, deployed or serve answers other
+#                                 # than 200 or Pub/Sub does not hold one
+#                                 # message per 200
 #
 # Results: a Markdown table on stdout, and results.json plus every server's
 # log in $BENCH_WORK (default: a fresh temporary directory).
@@ -30,7 +34,7 @@ mkdir -p "$work/bin"
 
 echo "bench: building into $work/bin" >&2
 (cd "$root" && go build -o "$work/bin/geminihook" ./cmd/geminihook)
-(cd "$root/tools" && go build -o "$work/bin/" ./bench/bare ./bench/minimal ./bench/emulator ./bench/driver)
+(cd "$root/tools" && go build -o "$work/bin/" ./bench/bare ./bench/minimal ./bench/deployed ./bench/emulator ./bench/driver)
 
 timeout --signal=TERM --kill-after=15s 12m \
   "$work/bin/driver" --bin "$work/bin" --work "$work" "${mode[@]}"

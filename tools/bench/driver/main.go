@@ -1,9 +1,11 @@
 // Command driver runs the benchmark tools/bench/run.sh describes, in one
 // process tree on this machine: the Pub/Sub emulator in its own process, a
 // bare Functions Framework handler (the ceiling of the framework), the
-// minimal verify-and-publish pipeline (the honest limit: tools/bench/minimal)
-// and geminihook serve (the full pipeline), loaded in turn by the load
-// generator in this process. It prints a Markdown table (ratios against
+// minimal verify-and-publish pipeline (the honest limit: tools/bench/minimal),
+// the function as deployed (tools/bench/deployed: the root package behind the
+// Functions Framework's own server, what Cloud Run runs) and geminihook serve
+// (the same function behind internal/httpserver, with the CLI linked),
+// loaded in turn by the load generator in this process. It prints a Markdown table (ratios against
 // minimal and against bare first) and writes the figures as JSON.
 //
 // It exits 1 when any delivery to any target is answered other than 200,
@@ -35,11 +37,11 @@ import (
 )
 
 func main() {
-	bin := flag.String("bin", "", "directory holding the geminihook, bare and emulator binaries (required)")
+	bin := flag.String("bin", "", "directory holding the geminihook, deployed, minimal, bare and emulator binaries (required)")
 	work := flag.String("work", "", "directory for logs, state and results (required)")
 	smoke := flag.Bool("smoke", false, "a few seconds: prove every part works, with loss checks and no meaningful figures")
 	var serveEnv envList
-	flag.Var(&serveEnv, "serve-env", "NAME=VALUE added to geminihook serve's environment (repeatable), e.g. to point it at a store or API fake on loopback")
+	flag.Var(&serveEnv, "serve-env", "NAME=VALUE added to the environment of geminihook serve and of the deployed function (repeatable), e.g. to point them at a store or API fake on loopback")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -102,7 +104,7 @@ type Results struct {
 	ColdStart map[string]*ColdStart `json:"cold_start"`
 	Max       map[string]*Phase     `json:"max"`
 	// Rate is half the minimal pipeline's max throughput: the fixed rate of
-	// the latency phase of bare, minimal and HMAC.
+	// the latency phase of bare, minimal, deployed and HMAC.
 	Rate float64 `json:"rate"`
 	// JWTRate is the JWT latency phase's rate: Rate, or half the JWT max
 	// when that is lower, so the phase does not measure an overload.
@@ -114,17 +116,20 @@ type Results struct {
 	Ratios map[string]float64 `json:"ratios"`
 }
 
-// The four targets. hmac and jwt are geminihook serve loaded with HMAC and
-// with JWT deliveries; minimal verifies HMAC only.
+// The five targets. hmac and jwt are geminihook serve loaded with HMAC and
+// with JWT deliveries; deployed is the function as Cloud Run runs it, loaded
+// with HMAC deliveries; minimal verifies HMAC only.
 const (
-	bare    = "bare"
-	minimal = "minimal"
-	hmac    = "hmac"
-	jwt     = "jwt"
+	bare     = "bare"
+	minimal  = "minimal"
+	deployed = "deployed"
+	hmac     = "hmac"
+	jwt      = "jwt"
 )
 
-// run runs the benchmark; serveEnv is added to geminihook serve's
-// environment after the driver's own (a later NAME wins).
+// run runs the benchmark; serveEnv is added to the environment of
+// geminihook serve and of the deployed function after the driver's own (a
+// later NAME wins).
 func run(ctx context.Context, bin, work string, smoke bool, serveEnv []string, stdout, stderr io.Writer) (err error) {
 	if bin == "" || work == "" {
 		return errors.New("--bin and --work are required")
@@ -186,20 +191,27 @@ func run(ctx context.Context, bin, work string, smoke bool, serveEnv []string, s
 		},
 	}
 	servers[jwt] = servers[hmac]
-	scheme := map[string]string{bare: loadgen.SchemeNone, minimal: loadgen.SchemeHMAC, hmac: loadgen.SchemeHMAC, jwt: loadgen.SchemeJWT}
+	servers[deployed] = func(port, log string) (*proc, error) {
+		// Cloud Run's environment: the buildpack sets FUNCTION_TARGET, the
+		// platform K_SERVICE (with it the function drains on SIGTERM).
+		denv := append(slices.Clone(env), "FUNCTION_TARGET=GeminiWebhook", "K_SERVICE=geminihook-bench",
+			"GEMINI_JWT_AUDIENCE="+loadgen.AudienceFor("http://127.0.0.1:"+port))
+		return start("deployed", filepath.Join(bin, "deployed"), log, append(denv, serveEnv...), "--port", port)
+	}
+	scheme := map[string]string{bare: loadgen.SchemeNone, minimal: loadgen.SchemeHMAC, deployed: loadgen.SchemeHMAC, hmac: loadgen.SchemeHMAC, jwt: loadgen.SchemeJWT}
 	signer := func(target, url string) (loadgen.Signer, error) {
 		return st.Signer(scheme[target], url)
 	}
 
 	// Cold starts, interleaved so drift hits every target alike, after one
 	// unmeasured start of each binary so every one is in the page cache.
-	for _, target := range []string{bare, minimal, hmac} {
+	for _, target := range []string{bare, minimal, deployed, hmac} {
 		if _, err := coldStart(ctx, servers[target], work, target, -1, signer); err != nil {
 			return fmt.Errorf("first start of %s: %w", target, err)
 		}
 	}
 	for i := range s.coldStarts {
-		for _, target := range []string{bare, minimal, hmac, jwt} {
+		for _, target := range []string{bare, minimal, deployed, hmac, jwt} {
 			ms, err := coldStart(ctx, servers[target], work, target, i, signer)
 			if err != nil {
 				return fmt.Errorf("cold start of %s: %w", target, err)
@@ -220,7 +232,7 @@ func run(ctx context.Context, bin, work string, smoke bool, serveEnv []string, s
 	// Long-lived servers for the load phases.
 	procs := map[string]*proc{}
 	urls := map[string]string{}
-	for _, target := range []string{bare, minimal, hmac} {
+	for _, target := range []string{bare, minimal, deployed, hmac} {
 		port, err := freePort()
 		if err != nil {
 			return err
@@ -233,7 +245,7 @@ func run(ctx context.Context, bin, work string, smoke bool, serveEnv []string, s
 		procs[target], urls[target] = p, "http://127.0.0.1:"+port
 	}
 	procs[jwt], urls[jwt] = procs[hmac], urls[hmac]
-	for _, target := range []string{bare, minimal, hmac} {
+	for _, target := range []string{bare, minimal, deployed, hmac} {
 		if err := waitUp(ctx, urls[target]); err != nil {
 			return err
 		}
@@ -276,7 +288,7 @@ func run(ctx context.Context, bin, work string, smoke bool, serveEnv []string, s
 		switch target {
 		case jwt:
 			n = int(s.duration.Seconds() * 5000)
-		case minimal, hmac:
+		case minimal, deployed, hmac:
 			n = int(s.duration.Seconds() * 8000)
 		}
 		if rate > 0 {
@@ -331,14 +343,14 @@ func run(ctx context.Context, bin, work string, smoke bool, serveEnv []string, s
 		return ph, nil
 	}
 
-	for _, target := range []string{bare, minimal, hmac, jwt} {
+	for _, target := range []string{bare, minimal, deployed, hmac, jwt} {
 		if res.Max[target], err = phase(target, 0, "max"+target); err != nil {
 			return err
 		}
 	}
 	res.Rate = max(1, float64(int(res.Max[minimal].Report.Throughput/2)))
 	res.JWTRate = max(1, min(res.Rate, float64(int(res.Max[jwt].Report.Throughput/2))))
-	for _, target := range []string{bare, minimal, hmac, jwt} {
+	for _, target := range []string{bare, minimal, deployed, hmac, jwt} {
 		rate := res.Rate
 		if target == jwt {
 			rate = res.JWTRate
@@ -347,7 +359,7 @@ func run(ctx context.Context, bin, work string, smoke bool, serveEnv []string, s
 			return err
 		}
 	}
-	for _, target := range []string{bare, minimal, hmac} {
+	for _, target := range []string{bare, minimal, deployed, hmac} {
 		if res.PeakRSSKiB[target], err = procs[target].status("VmHWM"); err != nil {
 			return err
 		}
@@ -484,8 +496,9 @@ func machine() map[string]string {
 	return m
 }
 
-// ratios computes the headline ratios: each of serve's figures (HMAC and
-// JWT) against minimal and against bare, and minimal's against bare.
+// ratios computes the headline ratios: the deployed function's and serve's
+// figures (HMAC and JWT) against minimal and against bare, and minimal's
+// against bare.
 // Throughput and CPU-per-200 ratios are "how much of the baseline's
 // efficiency serve keeps" (higher is better, 1 is parity); latency, cold
 // start and RSS ratios are "how many times the baseline's" (lower is
@@ -498,7 +511,7 @@ func ratios(r *Results) map[string]float64 {
 		}
 	}
 	for _, base := range []string{minimal, bare} {
-		targets := []string{hmac, jwt}
+		targets := []string{deployed, hmac, jwt}
 		if base == bare {
 			targets = append(targets, minimal)
 		}
@@ -510,8 +523,10 @@ func ratios(r *Results) map[string]float64 {
 			put("cpu_per_200_with_load/"+t+"/"+base, perOK(r.Max[base], true), perOK(r.Max[t], true))
 		}
 	}
-	put("peak_rss/serve/minimal", float64(r.PeakRSSKiB[hmac]), float64(r.PeakRSSKiB[minimal]))
-	put("peak_rss/serve/bare", float64(r.PeakRSSKiB[hmac]), float64(r.PeakRSSKiB[bare]))
+	for _, base := range []string{minimal, bare} {
+		put("peak_rss/deployed/"+base, float64(r.PeakRSSKiB[deployed]), float64(r.PeakRSSKiB[base]))
+		put("peak_rss/serve/"+base, float64(r.PeakRSSKiB[hmac]), float64(r.PeakRSSKiB[base]))
+	}
 	return out
 }
 
@@ -525,31 +540,41 @@ func printTable(w io.Writer, r *Results) {
 		return fmt.Sprintf("%.2f", v)
 	}
 	row := func(label, what, target string) {
-		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s |\n", label,
-			f(what+"/hmac/minimal"), f(what+"/jwt/minimal"), f(what+"/hmac/bare"), f(what+"/jwt/bare"), f(what+"/minimal/bare"), target)
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", label,
+			f(what+"/deployed/minimal"), f(what+"/hmac/minimal"), f(what+"/jwt/minimal"),
+			f(what+"/deployed/bare"), f(what+"/hmac/bare"), f(what+"/jwt/bare"), f(what+"/minimal/bare"), target)
 	}
 	mx, at, cs := r.Max, r.AtRate, r.ColdStart
 	fmt.Fprintf(w, "\nMachine: %s, %s cores, %s (%s)%s\n\n", r.Machine["cpu"], r.Machine["nproc"], r.Machine["go"], r.Machine["os"], map[bool]string{true: " — SMOKE RUN, figures meaningless", false: ""}[r.Smoke])
-	fmt.Fprintf(w, "| Ratio | HMAC / minimal | JWT / minimal | HMAC / bare | JWT / bare | minimal / bare | Target (HMAC / minimal) |\n|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(w, "| Ratio | deployed / minimal | serve HMAC / minimal | serve JWT / minimal | deployed / bare | serve HMAC / bare | serve JWT / bare | minimal / bare | Target (HMAC / minimal) |\n|---|---|---|---|---|---|---|---|---|\n")
 	row("max throughput", "throughput", "≥ 0.90")
 	row(fmt.Sprintf("p99 at %.0f/s (half the minimal's max; JWT at %.0f/s)", r.Rate, r.JWTRate), "p99_at_rate", "≤ 1.5")
 	row("cold start to first 200, median", "cold_start", "≤ 1.2")
 	row("CPU per 200 at max, baseline / target: server only", "cpu_per_200", "(the throughput ratio if the server had the machine)")
 	row("CPU per 200 at max, baseline / target: server + load generator", "cpu_per_200_with_load", "(Pub/Sub off the machine, as in production)")
-	fmt.Fprintf(w, "| peak RSS (VmHWM), serve / baseline | %s | (same process) | %s | (same process) | | serve < 64 MiB: %.1f MiB |\n\n",
-		f("peak_rss/serve/minimal"), f("peak_rss/serve/bare"), float64(r.PeakRSSKiB[hmac])/1024)
+	fmt.Fprintf(w, "| peak RSS (VmHWM) / baseline's | %s | %s | (same process) | %s | %s | (same process) | | < 64 MiB: deployed %.1f, serve %.1f MiB |\n\n",
+		f("peak_rss/deployed/minimal"), f("peak_rss/serve/minimal"), f("peak_rss/deployed/bare"), f("peak_rss/serve/bare"),
+		float64(r.PeakRSSKiB[deployed])/1024, float64(r.PeakRSSKiB[hmac])/1024)
 
-	fmt.Fprintf(w, "| Absolute | bare | minimal | HMAC | JWT |\n|---|---|---|---|---|\n")
-	fmt.Fprintf(w, "| max throughput (closed loop, %s in flight), 200/s | %.0f | %.0f | %.0f | %.0f |\n", r.Settings["concurrency"], mx[bare].Report.Throughput, mx[minimal].Report.Throughput, mx[hmac].Report.Throughput, mx[jwt].Report.Throughput)
-	fmt.Fprintf(w, "| latency at max, p50 / p99 ms | %s | %s | %s | %s |\n", p5099(mx[bare]), p5099(mx[minimal]), p5099(mx[hmac]), p5099(mx[jwt]))
-	fmt.Fprintf(w, "| latency at %.0f/s open loop (JWT %.0f/s), p50 / p90 / p99 / max ms | %s | %s | %s | %s |\n", r.Rate, r.JWTRate, lat(at[bare]), lat(at[minimal]), lat(at[hmac]), lat(at[jwt]))
-	fmt.Fprintf(w, "| cold start median ms (samples) | %s | %s | %s | %s |\n", cold(cs[bare]), cold(cs[minimal]), cold(cs[hmac]), cold(cs[jwt]))
-	fmt.Fprintf(w, "| CPU cores at max: server / emulator / load generator | %s | %s | %s | %s |\n", cores(mx[bare]), cores(mx[minimal]), cores(mx[hmac]), cores(mx[jwt]))
-	fmt.Fprintf(w, "| server CPU per 200 at max, µs | %.0f | %.0f | %.0f | %.0f |\n", perOK(mx[bare], false), perOK(mx[minimal], false), perOK(mx[hmac], false), perOK(mx[jwt], false))
-	fmt.Fprintf(w, "| CPU cores at fixed rate: server / emulator / load generator | %s | %s | %s | %s |\n", cores(at[bare]), cores(at[minimal]), cores(at[hmac]), cores(at[jwt]))
-	fmt.Fprintf(w, "| deliveries sent / 200 / published (max + rate runs) | %s | %s | %s | %s |\n", counts(mx[bare], at[bare]), counts(mx[minimal], at[minimal]), counts(mx[hmac], at[hmac]), counts(mx[jwt], at[jwt]))
-	fmt.Fprintf(w, "| peak RSS (VmHWM) MiB | %.1f | %.1f | %.1f (serve, HMAC and JWT) | emulator %.1f |\n",
-		float64(r.PeakRSSKiB[bare])/1024, float64(r.PeakRSSKiB[minimal])/1024, float64(r.PeakRSSKiB[hmac])/1024, float64(r.PeakRSSKiB["emulator"])/1024)
+	fmt.Fprintf(w, "| Absolute | bare | minimal | deployed | serve HMAC | serve JWT |\n|---|---|---|---|---|---|\n")
+	all := []string{bare, minimal, deployed, hmac, jwt}
+	cells := func(label string, cell func(t string) string) {
+		fmt.Fprintf(w, "| %s |", label)
+		for _, t := range all {
+			fmt.Fprintf(w, " %s |", cell(t))
+		}
+		fmt.Fprintln(w)
+	}
+	cells(fmt.Sprintf("max throughput (closed loop, %s in flight), 200/s", r.Settings["concurrency"]), func(t string) string { return fmt.Sprintf("%.0f", mx[t].Report.Throughput) })
+	cells("latency at max, p50 / p99 ms", func(t string) string { return p5099(mx[t]) })
+	cells(fmt.Sprintf("latency at %.0f/s open loop (JWT %.0f/s), p50 / p90 / p99 / max ms", r.Rate, r.JWTRate), func(t string) string { return lat(at[t]) })
+	cells("cold start median ms (samples)", func(t string) string { return cold(cs[t]) })
+	cells("CPU cores at max: server / emulator / load generator", func(t string) string { return cores(mx[t]) })
+	cells("server CPU per 200 at max, µs", func(t string) string { return fmt.Sprintf("%.0f", perOK(mx[t], false)) })
+	cells("CPU cores at fixed rate: server / emulator / load generator", func(t string) string { return cores(at[t]) })
+	cells("deliveries sent / 200 / published (max + rate runs)", func(t string) string { return counts(mx[t], at[t]) })
+	fmt.Fprintf(w, "| peak RSS (VmHWM) MiB | %.1f | %.1f | %.1f | %.1f (serve, HMAC and JWT) | emulator %.1f |\n",
+		float64(r.PeakRSSKiB[bare])/1024, float64(r.PeakRSSKiB[minimal])/1024, float64(r.PeakRSSKiB[deployed])/1024, float64(r.PeakRSSKiB[hmac])/1024, float64(r.PeakRSSKiB["emulator"])/1024)
 }
 
 func p5099(p *Phase) string {
