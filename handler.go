@@ -477,8 +477,10 @@ func (l deliveryLog) fields(f logging.Fields) {
 	switch {
 	case l.err != nil && l.status >= 500:
 		add("error", logText(l.err))
-	case l.status == http.StatusUnauthorized:
-		// verify's errors name the check that failed, never key material.
+	case l.status == http.StatusUnauthorized,
+		errors.Is(l.err, verify.ErrMissingHeader), errors.Is(l.err, verify.ErrMalformedHeader):
+		// verify's errors name the check that failed (for a 400, which
+		// header and why), never key material or a header's value.
 		add("detail", logText(l.err))
 	case l.status == http.StatusMethodNotAllowed:
 		add("method", l.method)

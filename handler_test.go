@@ -196,12 +196,14 @@ func TestAnswerAndLogMapping(t *testing.T) {
 			r := u.signed("msg_ns", batch)
 			r.Header.Del(verify.HeaderSignature)
 			return r
-		}, status: 400, result: "rejected", reason: "missing_header", level: "WARNING"},
+		}, status: 400, result: "rejected", reason: "missing_header", level: "WARNING",
+			fields: map[string]string{"detail": "verify: missing webhook header: webhook-signature"}},
 		{name: "repeated id", req: func(u *unit) *http.Request {
 			r := u.signed("msg_rep", batch)
 			r.Header.Add(verify.HeaderID, "msg_other")
 			return r
-		}, status: 400, result: "rejected", reason: "malformed_header", level: "WARNING"},
+		}, status: 400, result: "rejected", reason: "malformed_header", level: "WARNING",
+			fields: map[string]string{"detail": "verify: malformed webhook header: a webhook header is repeated", "webhook_id": ""}},
 		{name: "forged", req: func(u *unit) *http.Request {
 			r := u.signed("msg_f", batch)
 			r.Header.Set(verify.HeaderID, "msg_f2")
