@@ -20,6 +20,8 @@ import (
 	"github.com/geminihook/geminihook/internal/testclock"
 	"github.com/geminihook/geminihook/verify"
 	"github.com/geminihook/geminihook/verify/verifytest"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // recordingPublisher is a publisher that keeps what it was given and fails
@@ -219,6 +221,14 @@ func TestAnswerAndLogMapping(t *testing.T) {
 			req:    func(u *unit) *http.Request { return u.signed("msg_pf", batch) },
 			status: 503, result: "unavailable", reason: "publish_failed", level: "ERROR",
 			fields: map[string]string{"error": "publish failed: publish batch: unavailable second line", "webhook_id": "msg_pf"}},
+		{name: "topic missing", setup: func(t *testing.T, u *unit) {
+			u.pub.err = status.Error(codes.NotFound, `topic "projects/p/topics/gemini-batch"`)
+		}, req: func(u *unit) *http.Request { return u.signed("msg_nt", batch) },
+			status: 503, result: "unavailable", reason: "not_ready", level: "ERROR", retry: retryAfter,
+			fields: map[string]string{"webhook_id": "msg_nt", "error": `function not ready: publish: publish batch: rpc error: code = NotFound desc = topic "projects/p/topics/gemini-batch"`}},
+		{name: "publish not permitted", setup: func(t *testing.T, u *unit) { u.pub.err = status.Error(codes.PermissionDenied, "denied") },
+			req:    func(u *unit) *http.Request { return u.signed("msg_pd", batch) },
+			status: 503, result: "unavailable", reason: "publish_failed", level: "ERROR", retry: retryAfter},
 		{name: "held elsewhere", setup: func(t *testing.T, u *unit) { u.srv.seen = busyStore{} },
 			req:    func(u *unit) *http.Request { return u.signed("msg_busy", batch) },
 			status: 503, result: "unavailable", reason: "busy", level: "ERROR", retry: "7"},
