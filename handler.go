@@ -17,6 +17,8 @@ import (
 	"github.com/geminihook/geminihook/internal/logging"
 	"github.com/geminihook/geminihook/internal/publish"
 	"github.com/geminihook/geminihook/verify"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // Results, the "result" of the answer body and of the delivery log line.
@@ -267,6 +269,15 @@ func (s *server) publish(ctx context.Context, body []byte, meta events.Meta, d *
 		id, err = s.publisher.Publish(ctx, n.Family, n.Message)
 	}
 	if err != nil {
+		if status.Code(err) == codes.NotFound {
+			// A topic that does not exist is configuration (a wrong
+			// GEMINI_TOPIC_PREFIX or project), not an outage: no retry
+			// fixes it, so it is not_ready, which alerts at once, rather
+			// than publish_failed, which alerts after 30 minutes of
+			// Gemini's 24 h of retries. A refused grant stays
+			// publish_failed, as for the store: IAM changes propagate.
+			return fmt.Errorf("%w: publish: %w", errUnavailable, err)
+		}
 		return fmt.Errorf("%w: %w", errPublish, err)
 	}
 	d.messageID, d.result = id, resultPublished
@@ -477,8 +488,10 @@ func (l deliveryLog) fields(f logging.Fields) {
 	switch {
 	case l.err != nil && l.status >= 500:
 		add("error", logText(l.err))
-	case l.status == http.StatusUnauthorized:
-		// verify's errors name the check that failed, never key material.
+	case l.status == http.StatusUnauthorized,
+		errors.Is(l.err, verify.ErrMissingHeader), errors.Is(l.err, verify.ErrMalformedHeader):
+		// verify's errors name the check that failed (for a 400, which
+		// header and why), never key material or a header's value.
 		add("detail", logText(l.err))
 	case l.status == http.StatusMethodNotAllowed:
 		add("method", l.method)

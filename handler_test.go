@@ -20,6 +20,8 @@ import (
 	"github.com/geminihook/geminihook/internal/testclock"
 	"github.com/geminihook/geminihook/verify"
 	"github.com/geminihook/geminihook/verify/verifytest"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // recordingPublisher is a publisher that keeps what it was given and fails
@@ -196,12 +198,14 @@ func TestAnswerAndLogMapping(t *testing.T) {
 			r := u.signed("msg_ns", batch)
 			r.Header.Del(verify.HeaderSignature)
 			return r
-		}, status: 400, result: "rejected", reason: "missing_header", level: "WARNING"},
+		}, status: 400, result: "rejected", reason: "missing_header", level: "WARNING",
+			fields: map[string]string{"detail": "verify: missing webhook header: webhook-signature"}},
 		{name: "repeated id", req: func(u *unit) *http.Request {
 			r := u.signed("msg_rep", batch)
 			r.Header.Add(verify.HeaderID, "msg_other")
 			return r
-		}, status: 400, result: "rejected", reason: "malformed_header", level: "WARNING"},
+		}, status: 400, result: "rejected", reason: "malformed_header", level: "WARNING",
+			fields: map[string]string{"detail": "verify: malformed webhook header: a webhook header is repeated", "webhook_id": ""}},
 		{name: "forged", req: func(u *unit) *http.Request {
 			r := u.signed("msg_f", batch)
 			r.Header.Set(verify.HeaderID, "msg_f2")
@@ -217,6 +221,14 @@ func TestAnswerAndLogMapping(t *testing.T) {
 			req:    func(u *unit) *http.Request { return u.signed("msg_pf", batch) },
 			status: 503, result: "unavailable", reason: "publish_failed", level: "ERROR",
 			fields: map[string]string{"error": "publish failed: publish batch: unavailable second line", "webhook_id": "msg_pf"}},
+		{name: "topic missing", setup: func(t *testing.T, u *unit) {
+			u.pub.err = status.Error(codes.NotFound, `topic "projects/p/topics/gemini-batch"`)
+		}, req: func(u *unit) *http.Request { return u.signed("msg_nt", batch) },
+			status: 503, result: "unavailable", reason: "not_ready", level: "ERROR", retry: retryAfter,
+			fields: map[string]string{"webhook_id": "msg_nt", "error": `function not ready: publish: publish batch: rpc error: code = NotFound desc = topic "projects/p/topics/gemini-batch"`}},
+		{name: "publish not permitted", setup: func(t *testing.T, u *unit) { u.pub.err = status.Error(codes.PermissionDenied, "denied") },
+			req:    func(u *unit) *http.Request { return u.signed("msg_pd", batch) },
+			status: 503, result: "unavailable", reason: "publish_failed", level: "ERROR", retry: retryAfter},
 		{name: "held elsewhere", setup: func(t *testing.T, u *unit) { u.srv.seen = busyStore{} },
 			req:    func(u *unit) *http.Request { return u.signed("msg_busy", batch) },
 			status: 503, result: "unavailable", reason: "busy", level: "ERROR", retry: "7"},
