@@ -35,6 +35,11 @@ type replayer struct {
 	sub    string
 	dryRun bool
 	out    io.Writer
+	// includeUnconfirmed replays deliveries the Gemini API disputed
+	// (quarantine_reason=unconfirmed). Without it they are held: their
+	// bodies parse, so a plain replay would publish them as ordinary,
+	// unconfirmed events, deciding what a person should decide.
+	includeUnconfirmed bool
 
 	publishers map[events.Family]*pubsub.Publisher
 	held       map[string]string // message id -> latest ack id
@@ -42,6 +47,7 @@ type replayer struct {
 	unparsed   int
 	invalid    int
 	failed     int
+	disputed   int
 }
 
 func (r *replayer) publisher(f events.Family) *pubsub.Publisher {
@@ -62,6 +68,12 @@ func (r *replayer) handle(ctx context.Context, rm *pubsubpb.ReceivedMessage) err
 		r.invalid++
 		hold()
 		fmt.Fprintf(r.out, "skip     message %s: not a quarantine message: %v\n", m.GetMessageId(), err)
+		return nil
+	}
+	if reason == events.ReasonUnconfirmed && !r.includeUnconfirmed {
+		r.disputed++
+		hold()
+		fmt.Fprintf(r.out, "held     id=%s quarantined as %s: the Gemini API disputed it; replay it with --include-unconfirmed once checked\n", meta.ID, reason)
 		return nil
 	}
 	e, err := events.Parse(body, meta)
@@ -175,6 +187,7 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	dryRun := fs.Bool("dry-run", false, "print what would be replayed; publish and acknowledge nothing")
 	maxN := fs.Int("max", 0, "stop after this many messages (0: no limit)")
 	timeout := fs.Duration("timeout", 0, "stop after this long (0: until interrupted)")
+	includeUnconfirmed := fs.Bool("include-unconfirmed", false, "also replay deliveries the Gemini API disputed (quarantine_reason=unconfirmed), as ordinary events; without it they are held")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -210,7 +223,7 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fmt.Fprintf(stderr, "note: a temporary subscription sees only messages quarantined from now on; keep a standing quarantine subscription (Terraform's subscriptions variable) to replay older ones\n")
 	}
 
-	r := &replayer{opts: &o, client: c, sub: sub, dryRun: *dryRun, out: stdout,
+	r := &replayer{opts: &o, client: c, sub: sub, dryRun: *dryRun, out: stdout, includeUnconfirmed: *includeUnconfirmed,
 		publishers: map[events.Family]*pubsub.Publisher{}, held: map[string]string{}}
 	runErr := r.run(ctx, *maxN)
 	r.release(stderr)
@@ -219,8 +232,8 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if *dryRun {
 		verb = "would replay"
 	}
-	fmt.Fprintf(stdout, "%s %d; still malformed %d; not quarantine messages %d; publish failures %d (all left unacknowledged)\n",
-		verb, r.replayed, r.unparsed, r.invalid, r.failed)
+	fmt.Fprintf(stdout, "%s %d; still malformed %d; disputed by the Gemini API %d; not quarantine messages %d; publish failures %d (all left unacknowledged)\n",
+		verb, r.replayed, r.unparsed, r.disputed, r.invalid, r.failed)
 	if runErr != nil {
 		return runErr
 	}

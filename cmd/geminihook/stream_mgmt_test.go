@@ -184,7 +184,7 @@ func TestReplayRepublishesWhatNowParses(t *testing.T) {
 	code, out, errOut := e.run("replay", "--subscription", "quarantine-standing", "--dry-run", "--max", "2", "--timeout", "30s")
 	if code != 0 || !strings.Contains(out, "would    id=msg_ok batch.succeeded succeeded -> projects/proj/topics/gemini-batch") ||
 		!strings.Contains(out, "still    id=msg_bad") || !strings.Contains(out, "invalid_json") ||
-		!strings.Contains(out, "would replay 1; still malformed 1") {
+		!strings.Contains(out, "would replay 1; still malformed 1;") {
 		t.Fatalf("dry run: exit %d\n%s\n%s", code, out, errOut)
 	}
 	if got := e.pull(bsub, 1, 500*time.Millisecond, true); len(got) != 0 {
@@ -207,6 +207,39 @@ func TestReplayRepublishesWhatNowParses(t *testing.T) {
 	// races the end of a run can make a redelivery wait for the ack
 	// deadline, hence the long bound.)
 	e.assertQuarantine(qsub, "msg_ok", "msg_bad")
+}
+
+// TestReplayHoldsDisputedDeliveries: a delivery the Gemini API disputed
+// parses, so a plain replay would publish it as an ordinary event; it is
+// held unless --include-unconfirmed says a person checked it.
+func TestReplayHoldsDisputedDeliveries(t *testing.T) {
+	e := newMgmtEnv(t)
+	qsub := e.subscribe("quarantine-disputed", events.FamilyQuarantine)
+	bsub := e.subscribe("batch-disputed", events.FamilyBatch)
+	meta := events.Meta{ID: "msg_disputed", ReceivedAt: time.Now().UTC(), Scheme: events.SchemeJWT}
+	ev, err := events.Parse([]byte(batchBody), meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := events.NewUnconfirmedMessage([]byte(batchBody), meta, ev, events.Dispute{Reason: "state_mismatch", Resource: "batches/b1", APIState: "JOB_STATE_RUNNING", CheckedAt: time.Now().UTC()})
+	e.ps.Publish(topicFor(events.FamilyQuarantine), m.Data, m.Attributes)
+
+	code, out, errOut := e.run("replay", "--subscription", qsub, "--max", "1", "--timeout", "30s")
+	if code != 0 || !strings.Contains(out, "held     id=msg_disputed quarantined as unconfirmed") ||
+		!strings.Contains(out, "replayed 0; still malformed 0; disputed by the Gemini API 1;") {
+		t.Fatalf("replay: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if got := e.pull(bsub, 1, 500*time.Millisecond, true); len(got) != 0 {
+		t.Fatal("a disputed delivery was published without --include-unconfirmed")
+	}
+
+	code, out, errOut = e.run("replay", "--subscription", qsub, "--include-unconfirmed", "--max", "1", "--timeout", "30s")
+	if code != 0 || !strings.Contains(out, "replayed id=msg_disputed") || !strings.Contains(out, "replayed 1;") {
+		t.Fatalf("replay --include-unconfirmed: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if got := e.pull(bsub, 1, 10*time.Second, true); len(got) != 1 {
+		t.Fatal("--include-unconfirmed did not publish the disputed delivery")
+	}
 }
 
 // assertQuarantine checks that acked's quarantine message was acknowledged
