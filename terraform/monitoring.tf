@@ -304,6 +304,10 @@ resource "google_monitoring_alert_policy" "not_ready" {
 # Other 503s (Secret Manager, the JWKS, Pub/Sub or the Gemini API out of
 # reach, deadlines, shutting down) pass on their own; sustained, they mean
 # deliveries whose 24 hours of retries are running out.
+# key_refresh_pending is left out: any client can cause it, unsigned, with
+# a token naming an unknown kid (the answer must be 503, since Google may
+# have just added that key), so counting it would let anyone hold the
+# alert open. A key Google really added is fetched within a minute.
 resource "google_monitoring_alert_policy" "unavailable" {
   count = var.alert_on_unavailable ? 1 : 0
 
@@ -318,7 +322,7 @@ resource "google_monitoring_alert_policy" "unavailable" {
     display_name = "More than ${var.unavailable_alert_threshold} deliveries answered 503 per 15 minutes, for ${var.unavailable_alert_duration}"
 
     condition_threshold {
-      filter          = "resource.type = \"cloud_run_revision\" AND metric.type = \"logging.googleapis.com/user/${google_logging_metric.unavailable[0].name}\" AND metric.label.reason != \"not_ready\""
+      filter          = "resource.type = \"cloud_run_revision\" AND metric.type = \"logging.googleapis.com/user/${google_logging_metric.unavailable[0].name}\" AND metric.label.reason != \"not_ready\" AND metric.label.reason != \"key_refresh_pending\""
       comparison      = "COMPARISON_GT"
       threshold_value = var.unavailable_alert_threshold
       duration        = var.unavailable_alert_duration
