@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/geminihook/geminihook"
 	"github.com/geminihook/geminihook/internal/httpserver"
+	"github.com/geminihook/geminihook/internal/logging"
 )
 
 func init() {
@@ -118,10 +120,23 @@ func serveFunction(ctx context.Context, ln net.Listener, opts httpserver.Options
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
+	// The operator sees the shutdown begin and how it ended, in the same
+	// JSON lines as the deliveries.
+	logger := opts.Logger
+	if logger == nil {
+		logger = logging.New(os.Stdout, slog.LevelInfo)
+	}
+	start := time.Now()
+	logger.Info("shutting down", "grace_s", shutdownGrace.Seconds())
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
 	err := srv.Shutdown(sctx)
 	<-errc
+	if err != nil {
+		logger.Error("shut down with an error", "shutdown_ms", time.Since(start).Milliseconds(), "error", err.Error())
+	} else {
+		logger.Info("shut down", "shutdown_ms", time.Since(start).Milliseconds())
+	}
 	return err
 }
 
