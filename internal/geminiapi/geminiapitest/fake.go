@@ -212,16 +212,6 @@ func (s *Server) Webhooks() []Webhook {
 	return out
 }
 
-// Webhook returns a copy of the webhook with id, and whether it exists.
-func (s *Server) Webhook(id string) (Webhook, bool) {
-	for _, w := range s.Webhooks() {
-		if w.ID == id {
-			return w, true
-		}
-	}
-	return Webhook{}, false
-}
-
 // Pings reports how many pings webhook id received.
 func (s *Server) Pings(id string) int {
 	s.mu.Lock()
