@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Runs staticcheck over both Go modules (the function's and tools/).
+# Runs staticcheck and deadcode over both Go modules (the function's and
+# tools/): no lint findings, and no function that nothing reaches (tests
+# included as roots).
 #
-# staticcheck is installed from the Go module proxy at a pinned version into
+# Both are installed from the Go module proxy at a pinned version into
 # the project's cache directory, once per version; nothing else is fetched.
 # Idempotent; safe to rerun.
 set -euo pipefail
@@ -22,3 +24,20 @@ fi
 
 (cd "${root}" && "${bin}" ./...)
 (cd "${root}/tools" && "${bin}" ./...)
+
+# deadcode (golang.org/x/tools, pinned): prints every unreachable function;
+# any output fails the step.
+dc_version=v0.52.0
+dc_cache="${XDG_CACHE_HOME:-$HOME/.cache}/geminihook/deadcode-${dc_version}"
+dc="${dc_cache}/deadcode"
+if [ ! -x "${dc}" ]; then
+  mkdir -p "${dc_cache}"
+  (cd "${root}" && GOBIN="${dc_cache}" go install "golang.org/x/tools/cmd/deadcode@${dc_version}")
+fi
+for dir in "${root}" "${root}/tools"; do
+  dead="$(cd "${dir}" && "${dc}" -test ./...)"
+  if [ -n "${dead}" ]; then
+    echo "deadcode: unreachable functions in ${dir}:"; echo "${dead}"; exit 1
+  fi
+done
+echo "deadcode: nothing unreachable"
