@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -213,12 +212,24 @@ func (e *env) match(name, def string, valid func(string) bool, what string) stri
 	return v
 }
 
-// firestoreDatabaseID is a named database's id, as Firestore accepts it.
-var firestoreDatabaseID = regexp.MustCompile(`^[a-z][a-z0-9-]{2,61}[a-z0-9]$`)
-
-// validFirestoreDatabase reports whether id names a Firestore database.
+// validFirestoreDatabase reports whether id names a Firestore database:
+// "(default)", or a named database's id as Firestore accepts it, 4-63
+// lowercase letters, digits and hyphens, starting with a letter and not
+// ending with a hyphen (the pattern ^[a-z][a-z0-9-]{2,61}[a-z0-9]$,
+// matched by hand so that no regexp is compiled at every cold start).
 func validFirestoreDatabase(id string) bool {
-	return id == DefaultFirestoreDatabase || firestoreDatabaseID.MatchString(id)
+	if id == DefaultFirestoreDatabase {
+		return true
+	}
+	if len(id) < 4 || len(id) > 63 || id[0] < 'a' || id[0] > 'z' || id[len(id)-1] == '-' {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // validCollection reports whether id is a collection id Firestore accepts.

@@ -3,6 +3,7 @@ package geminihook
 import (
 	"log/slog"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -130,6 +131,27 @@ func TestDynamicWebhooksConfig(t *testing.T) {
 		}
 		if err != nil || c.DynamicWebhooks != tc.want {
 			t.Errorf("mode %q audience %q: dynamic %v, %v; want %v", tc.mode, tc.audience, c.DynamicWebhooks, err, tc.want)
+		}
+	}
+}
+
+// validFirestoreDatabase accepts "(default)" and exactly the ids Firestore's
+// documented pattern accepts: every byte in every position, and the length
+// limits on both sides.
+func TestFirestoreDatabaseIDMatchesPattern(t *testing.T) {
+	re := regexp.MustCompile(`^[a-z][a-z0-9-]{2,61}[a-z0-9]$`)
+	inputs := []string{DefaultFirestoreDatabase, "(Default)", "", "hooks-db", "Hooks-db", "1ooks", "hook-", "abcd"}
+	for c := range 256 {
+		b := string([]byte{byte(c)})
+		inputs = append(inputs, "ab"+b+"d", b+"bcd", "abc"+b)
+	}
+	for _, n := range []int{2, 3, 4, 5, 62, 63, 64, 65} {
+		inputs = append(inputs, strings.Repeat("a", n), "a"+strings.Repeat("-", max(n-2, 0))+"a")
+	}
+	for _, in := range inputs {
+		want := in == DefaultFirestoreDatabase || re.MatchString(in)
+		if got := validFirestoreDatabase(in); got != want {
+			t.Errorf("validFirestoreDatabase(%q) = %v, want %v", in, got, want)
 		}
 	}
 }

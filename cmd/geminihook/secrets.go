@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 
@@ -116,15 +117,58 @@ func (o *mgmtOptions) geminiClient(ctx context.Context, sm *secretmanager.Client
 	return geminiapi.New(ctx, key, geminiapi.Options{BaseURL: o.apiBase, APIVersion: o.apiVersion, Timeout: o.apiTimeout})
 }
 
-// Secret Manager resource name parts: a project id or number (lowercase
-// letters, digits and hyphens; legacy domain-scoped ids add "." and ":"),
-// a secret id (1-255 letters, digits, hyphens and underscores) and a
-// version number or "latest".
-var (
-	projectPart = regexp.MustCompile(`^[a-z0-9][a-z0-9.:-]{0,99}$`)
-	secretPart  = regexp.MustCompile(`^[A-Za-z0-9_-]{1,255}$`)
-	versionPart = regexp.MustCompile(`^([1-9][0-9]{0,18}|latest)$`)
-)
+// Secret Manager resource name parts, matched by hand: compiled at
+// start-up, the equivalent regexps (their counted repetitions expand to
+// hundreds of instructions) cost every command about a millisecond.
+
+// isProjectPart reports whether s is a project id or number: 1-100
+// lowercase letters, digits and hyphens, starting with a letter or digit;
+// legacy domain-scoped ids add "." and ":".
+func isProjectPart(s string) bool {
+	if s == "" || len(s) > 100 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		ok := c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || i > 0 && (c == '.' || c == ':' || c == '-')
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// isSecretPart reports whether s is a secret id: 1-255 letters, digits,
+// hyphens and underscores.
+func isSecretPart(s string) bool {
+	if s == "" || len(s) > 255 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// isVersionPart reports whether s is "latest" or a version number: 1-19
+// digits without a leading zero.
+func isVersionPart(s string) bool {
+	if s == "latest" {
+		return true
+	}
+	if s == "" || len(s) > 19 || s[0] == '0' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
 
 // errSecretName explains the accepted forms.
 var errSecretName = errors.New("not a Secret Manager name: want projects/PROJECT/secrets/SECRET or projects/PROJECT/secrets/SECRET/versions/VERSION")
@@ -134,9 +178,9 @@ var errSecretName = errors.New("not a Secret Manager name: want projects/PROJECT
 // error only when it cannot be a literal signing secret.
 func parseSecretName(s string) (secret, version string, err error) {
 	p := strings.Split(strings.TrimSpace(s), "/")
-	ok := (len(p) == 4 || len(p) == 6) && p[0] == "projects" && projectPart.MatchString(p[1]) && p[2] == "secrets" && secretPart.MatchString(p[3])
+	ok := (len(p) == 4 || len(p) == 6) && p[0] == "projects" && isProjectPart(p[1]) && p[2] == "secrets" && isSecretPart(p[3])
 	if ok && len(p) == 6 {
-		ok = p[4] == "versions" && versionPart.MatchString(p[5])
+		ok = p[4] == "versions" && isVersionPart(p[5])
 	}
 	if !ok {
 		if strings.HasPrefix(strings.TrimSpace(s), "projects/") {
@@ -310,10 +354,14 @@ func terraformOutput(ctx context.Context, dir, name string) (string, error) {
 
 // stripANSI removes terminal colour sequences.
 func stripANSI(s string) string {
-	return ansiEscape.ReplaceAllString(s, "")
+	if !strings.Contains(s, "\x1b[") {
+		return s
+	}
+	return ansiEscape().ReplaceAllString(s, "")
 }
 
-var ansiEscape = regexp.MustCompile("\x1b\\[[0-9;]*[A-Za-z]")
+// ansiEscape matches a terminal colour sequence; compiled on first use.
+var ansiEscape = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile("\x1b\\[[0-9;]*[A-Za-z]") })
 
 // checkHookURL accepts an absolute http(s) URL with a host.
 func checkHookURL(s string) error {

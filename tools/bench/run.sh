@@ -15,6 +15,8 @@
 #                                 # minimal, deployed or serve answers other
 #                                 # than 200 or Pub/Sub does not hold one
 #                                 # message per 200
+#   tools/bench/run.sh --cold-only [N]  # cold starts only, N (default 21)
+#                                 # interleaved starts of each target
 #
 # Results: a Markdown table on stdout, and results.json plus every server's
 # log in $BENCH_WORK (default: a fresh temporary directory).
@@ -24,7 +26,11 @@ mode=()
 case "${1:-}" in
   "") ;;
   --smoke) mode=(--smoke) ;;
-  *) echo "usage: $0 [--smoke]" >&2; exit 2 ;;
+  --cold-only)
+    n="${2:-21}"
+    case "$n" in ''|*[!0-9]*) echo "usage: $0 [--smoke | --cold-only [N]]" >&2; exit 2 ;; esac
+    mode=(--cold-only --cold-starts "$n") ;;
+  *) echo "usage: $0 [--smoke | --cold-only [N]]" >&2; exit 2 ;;
 esac
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"

@@ -40,6 +40,8 @@ func main() {
 	bin := flag.String("bin", "", "directory holding the geminihook, deployed, minimal, bare and emulator binaries (required)")
 	work := flag.String("work", "", "directory for logs, state and results (required)")
 	smoke := flag.Bool("smoke", false, "a few seconds: prove every part works, with loss checks and no meaningful figures")
+	coldStarts := flag.Int("cold-starts", 0, "measured cold starts of each target (default 5; 1 with --smoke); the median is reported")
+	coldOnly := flag.Bool("cold-only", false, "measure cold starts only: no load phases, no RSS")
 	var serveEnv envList
 	flag.Var(&serveEnv, "serve-env", "NAME=VALUE added to the environment of geminihook serve and of the deployed function (repeatable), e.g. to point them at a store or API fake on loopback")
 	flag.Parse()
@@ -52,7 +54,12 @@ func main() {
 	}
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
-	if err := run(ctx, *bin, *work, *smoke, serveEnv, os.Stdout, os.Stderr); err != nil {
+	if *coldStarts < 0 || *coldStarts > 100 {
+		fmt.Fprintln(os.Stderr, "bench: --cold-starts must be 1 to 100")
+		os.Exit(2)
+	}
+	opts := options{smoke: *smoke, coldStarts: *coldStarts, coldOnly: *coldOnly, serveEnv: serveEnv}
+	if err := run(ctx, *bin, *work, opts, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -127,16 +134,28 @@ const (
 	jwt      = "jwt"
 )
 
-// run runs the benchmark; serveEnv is added to the environment of
-// geminihook serve and of the deployed function after the driver's own (a
-// later NAME wins).
-func run(ctx context.Context, bin, work string, smoke bool, serveEnv []string, stdout, stderr io.Writer) (err error) {
+// options are the driver's flags.
+type options struct {
+	smoke      bool
+	coldStarts int  // 0: the mode's default
+	coldOnly   bool // measure cold starts only
+	// serveEnv is added to the environment of geminihook serve and of the
+	// deployed function after the driver's own (a later NAME wins).
+	serveEnv []string
+}
+
+// run runs the benchmark.
+func run(ctx context.Context, bin, work string, o options, stdout, stderr io.Writer) (err error) {
 	if bin == "" || work == "" {
 		return errors.New("--bin and --work are required")
 	}
+	smoke, serveEnv := o.smoke, o.serveEnv
 	s := settings{coldStarts: 5, warmup: 2 * time.Second, duration: 10 * time.Second, concurrency: 32}
 	if smoke {
 		s = settings{coldStarts: 1, warmup: 300 * time.Millisecond, duration: time.Second, concurrency: 8}
+	}
+	if o.coldStarts > 0 {
+		s.coldStarts = o.coldStarts
 	}
 	res := &Results{
 		Machine:    machine(),
@@ -227,6 +246,14 @@ func run(ctx context.Context, bin, work string, smoke bool, serveEnv []string, s
 	}
 	for _, cs := range res.ColdStart {
 		cs.MedianMS = median(cs.SamplesMS)
+	}
+	if o.coldOnly {
+		res.Ratios = coldRatios(res)
+		if err := writeResults(work, res); err != nil {
+			return err
+		}
+		printColdTable(stdout, res)
+		return nil
 	}
 
 	// Long-lived servers for the load phases.
@@ -369,12 +396,8 @@ func run(ctx context.Context, bin, work string, smoke bool, serveEnv []string, s
 	}
 
 	res.Ratios = ratios(res)
-	raw, err := json.MarshalIndent(res, "", "  ")
-	if err != nil {
-		return fmt.Errorf("encode results: %w", err)
-	}
-	if err := os.WriteFile(filepath.Join(work, "results.json"), raw, 0o644); err != nil {
-		return fmt.Errorf("write results: %w", err)
+	if err := writeResults(work, res); err != nil {
+		return err
 	}
 	printTable(stdout, res)
 	if len(failures) > 0 {
@@ -528,6 +551,47 @@ func ratios(r *Results) map[string]float64 {
 		put("peak_rss/serve/"+base, float64(r.PeakRSSKiB[hmac]), float64(r.PeakRSSKiB[base]))
 	}
 	return out
+}
+
+// coldRatios are ratios' cold-start entries, for a --cold-only run.
+func coldRatios(r *Results) map[string]float64 {
+	out := map[string]float64{}
+	for _, base := range []string{minimal, bare} {
+		for _, t := range []string{deployed, hmac, jwt, minimal} {
+			if t != base && r.ColdStart[base].MedianMS != 0 {
+				out["cold_start/"+t+"/"+base] = r.ColdStart[t].MedianMS / r.ColdStart[base].MedianMS
+			}
+		}
+	}
+	return out
+}
+
+// writeResults writes r as results.json in work.
+func writeResults(work string, r *Results) error {
+	raw, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode results: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(work, "results.json"), raw, 0o644); err != nil {
+		return fmt.Errorf("write results: %w", err)
+	}
+	return nil
+}
+
+// printColdTable prints a --cold-only run: each target's cold starts and
+// their ratios against minimal and bare.
+func printColdTable(w io.Writer, r *Results) {
+	fmt.Fprintf(w, "\nMachine: %s, %s cores, %s (%s); cold starts only, %s each\n\n", r.Machine["cpu"], r.Machine["nproc"], r.Machine["go"], r.Machine["os"], r.Settings["cold_starts"])
+	fmt.Fprintf(w, "| target | cold start median ms (samples) | ÷ minimal | ÷ bare |\n|---|---|---|---|\n")
+	for _, t := range []string{bare, minimal, deployed, hmac, jwt} {
+		ratio := func(base string) string {
+			if v, ok := r.Ratios["cold_start/"+t+"/"+base]; ok {
+				return fmt.Sprintf("%.2f", v)
+			}
+			return "—"
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %s |\n", t, cold(r.ColdStart[t]), ratio(minimal), ratio(bare))
+	}
 }
 
 func printTable(w io.Writer, r *Results) {

@@ -86,3 +86,40 @@ func TestRatiosSkipZeroBaselines(t *testing.T) {
 		}
 	}
 }
+
+// A --cold-only run has no load phases: its ratios and table come from the
+// cold starts alone.
+func TestColdOnlyRatiosAndTable(t *testing.T) {
+	r := &Results{
+		Machine:  map[string]string{},
+		Settings: map[string]string{"cold_starts": "3"},
+		ColdStart: map[string]*ColdStart{
+			bare:     {MedianMS: 5, SamplesMS: []float64{5, 4, 6}},
+			minimal:  {MedianMS: 10, SamplesMS: []float64{10, 9, 11}},
+			deployed: {MedianMS: 12, SamplesMS: []float64{12, 12, 13}},
+			hmac:     {MedianMS: 15, SamplesMS: []float64{15, 14, 16}},
+			jwt:      {MedianMS: 15, SamplesMS: []float64{15, 15, 15}},
+		},
+	}
+	r.Ratios = coldRatios(r)
+	for name, want := range map[string]float64{
+		"cold_start/deployed/minimal": 1.2,
+		"cold_start/hmac/minimal":     1.5,
+		"cold_start/minimal/bare":     2,
+		"cold_start/deployed/bare":    2.4,
+	} {
+		if got := r.Ratios[name]; math.Abs(got-want) > 1e-9 {
+			t.Errorf("%s = %v, want %v", name, got, want)
+		}
+	}
+	if _, ok := r.Ratios["cold_start/minimal/minimal"]; ok {
+		t.Error("a target is compared with itself")
+	}
+	var b bytes.Buffer
+	printColdTable(&b, r)
+	for _, want := range []string{"| deployed | 12.0 (12, 12, 13) | 1.20 | 2.40 |", "| minimal | 10.0 (10, 9, 11) | — | 2.00 |", "| bare | 5.0 (5, 4, 6) | — | — |"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, b.String())
+		}
+	}
+}
