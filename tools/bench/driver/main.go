@@ -2,7 +2,8 @@
 // process tree on this machine: the Pub/Sub emulator in its own process, a
 // bare Functions Framework handler (the ceiling of the framework), the
 // minimal verify-and-publish pipeline (the honest limit: tools/bench/minimal),
-// the function as deployed (tools/bench/deployed: the root package behind the
+// the contract's floor (the minimal pipeline publishing the schema's
+// attributes to the family topics: minimal --contract), the function as deployed (tools/bench/deployed: the root package behind the
 // Functions Framework's own server, what Cloud Run runs) and geminihook serve
 // (the same function behind internal/httpserver, with the CLI linked),
 // loaded in turn by the load generator in this process. It prints a Markdown table (ratios against
@@ -123,12 +124,16 @@ type Results struct {
 	Ratios map[string]float64 `json:"ratios"`
 }
 
-// The five targets. hmac and jwt are geminihook serve loaded with HMAC and
+// The six targets. hmac and jwt are geminihook serve loaded with HMAC and
 // with JWT deliveries; deployed is the function as Cloud Run runs it, loaded
-// with HMAC deliveries; minimal verifies HMAC only.
+// with HMAC deliveries; minimal verifies HMAC only; floor is the minimal
+// pipeline publishing as the contract requires (the schema's attributes,
+// one topic per family: tools/bench/minimal --contract), the least any
+// implementation of the contract can cost.
 const (
 	bare     = "bare"
 	minimal  = "minimal"
+	floor    = "floor"
 	deployed = "deployed"
 	hmac     = "hmac"
 	jwt      = "jwt"
@@ -202,6 +207,9 @@ func run(ctx context.Context, bin, work string, o options, stdout, stderr io.Wri
 			// One topic: the counter subscribes to every family topic.
 			return start("minimal", filepath.Join(bin, "minimal"), log, env, "--port", port, "--topic", events.Topic(st.Prefix, events.FamilyBatch))
 		},
+		floor: func(port, log string) (*proc, error) {
+			return start("floor", filepath.Join(bin, "minimal"), log, env, "--port", port, "--contract", st.Prefix)
+		},
 		hmac: func(port, log string) (*proc, error) {
 			// The JWT audience is configuration (#12): the URL the load
 			// generator mints tokens for.
@@ -217,7 +225,7 @@ func run(ctx context.Context, bin, work string, o options, stdout, stderr io.Wri
 			"GEMINI_JWT_AUDIENCE="+loadgen.AudienceFor("http://127.0.0.1:"+port))
 		return start("deployed", filepath.Join(bin, "deployed"), log, append(denv, serveEnv...), "--port", port)
 	}
-	scheme := map[string]string{bare: loadgen.SchemeNone, minimal: loadgen.SchemeHMAC, deployed: loadgen.SchemeHMAC, hmac: loadgen.SchemeHMAC, jwt: loadgen.SchemeJWT}
+	scheme := map[string]string{bare: loadgen.SchemeNone, minimal: loadgen.SchemeHMAC, floor: loadgen.SchemeHMAC, deployed: loadgen.SchemeHMAC, hmac: loadgen.SchemeHMAC, jwt: loadgen.SchemeJWT}
 	signer := func(target, url string) (loadgen.Signer, error) {
 		return st.Signer(scheme[target], url)
 	}
@@ -259,7 +267,7 @@ func run(ctx context.Context, bin, work string, o options, stdout, stderr io.Wri
 	// Long-lived servers for the load phases.
 	procs := map[string]*proc{}
 	urls := map[string]string{}
-	for _, target := range []string{bare, minimal, deployed, hmac} {
+	for _, target := range []string{bare, minimal, floor, deployed, hmac} {
 		port, err := freePort()
 		if err != nil {
 			return err
@@ -272,7 +280,7 @@ func run(ctx context.Context, bin, work string, o options, stdout, stderr io.Wri
 		procs[target], urls[target] = p, "http://127.0.0.1:"+port
 	}
 	procs[jwt], urls[jwt] = procs[hmac], urls[hmac]
-	for _, target := range []string{bare, minimal, deployed, hmac} {
+	for _, target := range []string{bare, minimal, floor, deployed, hmac} {
 		if err := waitUp(ctx, urls[target]); err != nil {
 			return err
 		}
@@ -315,7 +323,7 @@ func run(ctx context.Context, bin, work string, o options, stdout, stderr io.Wri
 		switch target {
 		case jwt:
 			n = int(s.duration.Seconds() * 5000)
-		case minimal, deployed, hmac:
+		case minimal, floor, deployed, hmac:
 			n = int(s.duration.Seconds() * 8000)
 		}
 		if rate > 0 {
@@ -370,14 +378,14 @@ func run(ctx context.Context, bin, work string, o options, stdout, stderr io.Wri
 		return ph, nil
 	}
 
-	for _, target := range []string{bare, minimal, deployed, hmac, jwt} {
+	for _, target := range []string{bare, minimal, floor, deployed, hmac, jwt} {
 		if res.Max[target], err = phase(target, 0, "max"+target); err != nil {
 			return err
 		}
 	}
 	res.Rate = max(1, float64(int(res.Max[minimal].Report.Throughput/2)))
 	res.JWTRate = max(1, min(res.Rate, float64(int(res.Max[jwt].Report.Throughput/2))))
-	for _, target := range []string{bare, minimal, deployed, hmac, jwt} {
+	for _, target := range []string{bare, minimal, floor, deployed, hmac, jwt} {
 		rate := res.Rate
 		if target == jwt {
 			rate = res.JWTRate
@@ -386,7 +394,7 @@ func run(ctx context.Context, bin, work string, o options, stdout, stderr io.Wri
 			return err
 		}
 	}
-	for _, target := range []string{bare, minimal, deployed, hmac} {
+	for _, target := range []string{bare, minimal, floor, deployed, hmac} {
 		if res.PeakRSSKiB[target], err = procs[target].status("VmHWM"); err != nil {
 			return err
 		}
@@ -546,6 +554,21 @@ func ratios(r *Results) map[string]float64 {
 			put("cpu_per_200_with_load/"+t+"/"+base, perOK(r.Max[base], true), perOK(r.Max[t], true))
 		}
 	}
+	// Against the contract's floor: what the function's own machinery
+	// costs; and the floor against the minimal: what the contract costs.
+	for _, t := range []string{deployed, hmac, floor} {
+		base := floor
+		if t == floor {
+			base = minimal
+		}
+		if r.Max[t] == nil || r.Max[base] == nil {
+			continue
+		}
+		put("throughput/"+t+"/"+base, r.Max[t].Report.Throughput, r.Max[base].Report.Throughput)
+		put("p99_at_rate/"+t+"/"+base, r.AtRate[t].Report.Latency.P99, r.AtRate[base].Report.Latency.P99)
+		put("cpu_per_200/"+t+"/"+base, perOK(r.Max[base], false), perOK(r.Max[t], false))
+		put("cpu_per_200_with_load/"+t+"/"+base, perOK(r.Max[base], true), perOK(r.Max[t], true))
+	}
 	for _, base := range []string{minimal, bare} {
 		put("peak_rss/deployed/"+base, float64(r.PeakRSSKiB[deployed]), float64(r.PeakRSSKiB[base]))
 		put("peak_rss/serve/"+base, float64(r.PeakRSSKiB[hmac]), float64(r.PeakRSSKiB[base]))
@@ -620,8 +643,21 @@ func printTable(w io.Writer, r *Results) {
 		f("peak_rss/deployed/minimal"), f("peak_rss/serve/minimal"), f("peak_rss/deployed/bare"), f("peak_rss/serve/bare"),
 		float64(r.PeakRSSKiB[deployed])/1024, float64(r.PeakRSSKiB[hmac])/1024)
 
-	fmt.Fprintf(w, "| Absolute | bare | minimal | deployed | serve HMAC | serve JWT |\n|---|---|---|---|---|---|\n")
-	all := []string{bare, minimal, deployed, hmac, jwt}
+	// The contract's floor splits the gap to the minimal in two: what the
+	// contract costs (floor / minimal) and what the function's own work
+	// costs (target / floor).
+	fmt.Fprintf(w, "| Against the contract's floor | deployed / floor | serve HMAC / floor | floor / minimal |\n|---|---|---|---|\n")
+	frow := func(label, what string) {
+		fmt.Fprintf(w, "| %s | %s | %s | %s |\n", label, f(what+"/deployed/floor"), f(what+"/hmac/floor"), f(what+"/floor/minimal"))
+	}
+	frow("max throughput", "throughput")
+	frow(fmt.Sprintf("p99 at %.0f/s", r.Rate), "p99_at_rate")
+	frow("CPU per 200 at max, baseline / target: server only", "cpu_per_200")
+	frow("CPU per 200 at max, baseline / target: server + load generator", "cpu_per_200_with_load")
+	fmt.Fprintln(w)
+
+	fmt.Fprintf(w, "| Absolute | bare | minimal | floor | deployed | serve HMAC | serve JWT |\n|---|---|---|---|---|---|---|\n")
+	all := []string{bare, minimal, floor, deployed, hmac, jwt}
 	cells := func(label string, cell func(t string) string) {
 		fmt.Fprintf(w, "| %s |", label)
 		for _, t := range all {
@@ -635,10 +671,16 @@ func printTable(w io.Writer, r *Results) {
 	cells("cold start median ms (samples)", func(t string) string { return cold(cs[t]) })
 	cells("CPU cores at max: server / emulator / load generator", func(t string) string { return cores(mx[t]) })
 	cells("server CPU per 200 at max, µs", func(t string) string { return fmt.Sprintf("%.0f", perOK(mx[t], false)) })
+	cells("emulator CPU per 200 at max, µs (Pub/Sub's work, off the machine in production)", func(t string) string {
+		if mx[t].Report.Throughput == 0 {
+			return "—"
+		}
+		return fmt.Sprintf("%.0f", mx[t].EmulatorCores/mx[t].Report.Throughput*1e6)
+	})
 	cells("CPU cores at fixed rate: server / emulator / load generator", func(t string) string { return cores(at[t]) })
 	cells("deliveries sent / 200 / published (max + rate runs)", func(t string) string { return counts(mx[t], at[t]) })
-	fmt.Fprintf(w, "| peak RSS (VmHWM) MiB | %.1f | %.1f | %.1f | %.1f (serve, HMAC and JWT) | emulator %.1f |\n",
-		float64(r.PeakRSSKiB[bare])/1024, float64(r.PeakRSSKiB[minimal])/1024, float64(r.PeakRSSKiB[deployed])/1024, float64(r.PeakRSSKiB[hmac])/1024, float64(r.PeakRSSKiB["emulator"])/1024)
+	fmt.Fprintf(w, "| peak RSS (VmHWM) MiB | %.1f | %.1f | %.1f | %.1f | %.1f (serve, HMAC and JWT) | emulator %.1f |\n",
+		float64(r.PeakRSSKiB[bare])/1024, float64(r.PeakRSSKiB[minimal])/1024, float64(r.PeakRSSKiB[floor])/1024, float64(r.PeakRSSKiB[deployed])/1024, float64(r.PeakRSSKiB[hmac])/1024, float64(r.PeakRSSKiB["emulator"])/1024)
 }
 
 func p5099(p *Phase) string {
@@ -664,6 +706,9 @@ func lat(p *Phase) string {
 }
 
 func cold(c *ColdStart) string {
+	if c == nil {
+		return "—" // not measured (the floor starts as the minimal does)
+	}
 	s := make([]string, len(c.SamplesMS))
 	for i, v := range c.SamplesMS {
 		s[i] = fmt.Sprintf("%.0f", v)

@@ -21,6 +21,7 @@ func TestRatiosAgainstMinimalAndBare(t *testing.T) {
 		Max: map[string]*Phase{
 			bare:     phase(10000, 5, 0.5, 0.5),
 			minimal:  phase(4000, 20, 0.2, 0.2),
+			floor:    phase(3800, 22, 0.25, 0.15),
 			deployed: phase(3600, 25, 0.3, 0.1),
 			hmac:     phase(3000, 30, 0.3, 0.1),
 			jwt:      phase(2000, 40, 0.4, 0.1),
@@ -28,6 +29,7 @@ func TestRatiosAgainstMinimalAndBare(t *testing.T) {
 		AtRate: map[string]*Phase{
 			bare:     phase(2000, 4, 0, 0),
 			minimal:  phase(2000, 10, 0, 0),
+			floor:    phase(2000, 11, 0, 0),
 			deployed: phase(2000, 12, 0, 0),
 			hmac:     phase(2000, 15, 0, 0),
 			jwt:      phase(1000, 50, 0, 0),
@@ -59,6 +61,12 @@ func TestRatiosAgainstMinimalAndBare(t *testing.T) {
 		// deployed: 83.3 µs per 200 against the minimal's 50.
 		"cpu_per_200/deployed/minimal": 0.6,
 		"peak_rss/deployed/minimal":    1.5,
+		// Against the contract's floor, and the floor against the minimal.
+		"throughput/deployed/floor":  3600.0 / 3800,
+		"throughput/floor/minimal":   0.95,
+		"p99_at_rate/deployed/floor": 12.0 / 11,
+		// floor: 65.8 µs per 200, deployed 83.3 µs.
+		"cpu_per_200/deployed/floor": (0.25 / 3800) / (0.3 / 3600),
 	} {
 		if v, ok := got[name]; !ok || math.Abs(v-want) > 1e-9 {
 			t.Errorf("%s = %v (present %v), want %v", name, v, ok, want)
@@ -72,6 +80,9 @@ func TestRatiosAgainstMinimalAndBare(t *testing.T) {
 	printTable(&out, r)
 	if !strings.Contains(out.String(), "| max throughput | 0.90 | 0.75 | 0.50 | 0.36 | 0.30 | 0.20 | 0.40 | ≥ 0.90 |") {
 		t.Errorf("table lacks the throughput row:\n%s", out.String())
+	}
+	if !strings.Contains(out.String(), "| max throughput | 0.95 | 0.79 | 0.95 |") {
+		t.Errorf("table lacks the floor's throughput row:\n%s", out.String())
 	}
 }
 

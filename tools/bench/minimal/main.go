@@ -13,6 +13,10 @@
 // builds its client at start (no I/O: the first gRPC connection is still
 // made by the first publish) and has one topic instead of five.
 //
+// With --contract PREFIX it is the contract's floor instead: the same
+// pipeline publishing as the contract requires, to PREFIX+family with the
+// schema's attributes (see contract.go).
+//
 //	GOOGLE_CLOUD_PROJECT=p PUBSUB_EMULATOR_HOST=127.0.0.1:8085 \
 //	GEMINI_WEBHOOK_SECRET=whsec_… minimal --port 18082 --topic gemini-batch
 package main
@@ -59,11 +63,14 @@ var (
 	errReadBody      = errors.New("reading the body failed")
 )
 
-// pipeline is the minimal function: one key, one publisher.
+// pipeline is the minimal function: one key, one publisher; or, with
+// --contract, one publisher per family topic and the schema's attributes
+// (route).
 type pipeline struct {
-	key []byte
-	pub *pubsub.Publisher
-	now func() time.Time
+	key   []byte
+	pub   *pubsub.Publisher
+	route *router // nil: publish to pub with the webhook_id attribute only
+	now   func() time.Time
 }
 
 // newPublisher returns the one publisher of topic, with serve's settings.
@@ -109,7 +116,11 @@ func (p *pipeline) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), publishTimeout)
 	defer cancel()
-	res := p.pub.Publish(ctx, &pubsub.Message{Data: body, Attributes: map[string]string{"webhook_id": id}})
+	pub, msg := p.pub, &pubsub.Message{Data: body, Attributes: map[string]string{"webhook_id": id}}
+	if p.route != nil {
+		pub, msg = p.route.message(id, body, p.now())
+	}
+	res := pub.Publish(ctx, msg)
 	if _, err := res.Get(ctx); err != nil {
 		w.Header().Set("Retry-After", "10")
 		http.Error(w, "publish failed", http.StatusServiceUnavailable)
@@ -170,17 +181,18 @@ func readBody(r *http.Request) ([]byte, error) {
 func main() {
 	host := flag.String("host", "127.0.0.1", "address to listen on")
 	port := flag.String("port", "8080", "port to listen on")
-	topic := flag.String("topic", "", "topic ID to publish to (required)")
+	topic := flag.String("topic", "", "topic ID to publish to (required unless --contract)")
+	contract := flag.String("contract", "", "topic prefix: publish to PREFIX+family with the schema's attributes, as the function does, instead of to --topic with one")
 	flag.Parse()
-	if err := run(*host, *port, *topic); err != nil {
+	if err := run(*host, *port, *topic, *contract); err != nil {
 		fmt.Fprintln(os.Stderr, "minimal:", err)
 		os.Exit(1)
 	}
 }
 
-func run(host, port, topic string) error {
-	if topic == "" {
-		return errors.New("--topic is required")
+func run(host, port, topic, contract string) (err error) {
+	if (topic == "") == (contract == "") {
+		return errors.New("one of --topic and --contract is required")
 	}
 	key, err := parseSecret(os.Getenv("GEMINI_WEBHOOK_SECRET"))
 	if err != nil {
@@ -193,7 +205,16 @@ func run(host, port, topic string) error {
 	if err != nil {
 		return fmt.Errorf("pubsub client: %w", err)
 	}
-	p := &pipeline{key: key, pub: newPublisher(client, topic), now: time.Now}
+	// Runs last: the publishers' deferred stops flush first.
+	defer func() { err = errors.Join(err, client.Close()) }()
+	p := &pipeline{key: key, now: time.Now}
+	if contract != "" {
+		p.route = newRouter(client, contract)
+		defer p.route.stop()
+	} else {
+		p.pub = newPublisher(client, topic)
+		defer p.pub.Stop()
+	}
 	functions.HTTP(entryPoint, p.ServeHTTP)
 	if os.Getenv("FUNCTION_TARGET") == "" {
 		os.Setenv("FUNCTION_TARGET", entryPoint)
@@ -205,6 +226,5 @@ func run(host, port, topic string) error {
 		err = fmt.Errorf("functions framework: %w", err)
 	case <-ctx.Done():
 	}
-	p.pub.Stop()
-	return errors.Join(err, client.Close())
+	return err
 }
