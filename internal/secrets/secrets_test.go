@@ -63,6 +63,7 @@ func (f *fixture) keyring(t *testing.T, name string, o Options) *Keyring {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { k.Close() }) // before the client's Close
 	return k
 }
 
