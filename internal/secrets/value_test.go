@@ -22,7 +22,7 @@ func (f *fixture) addValue(text string) string {
 	return f.srv.AddVersion(apiKey, []byte(text))
 }
 
-func (f *fixture) value(t *testing.T, name string, o Options) *Value {
+func (f *fixture) value(t testing.TB, name string, o Options) *Value {
 	t.Helper()
 	client, err := f.srv.Client(context.Background())
 	if err != nil {
