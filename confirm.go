@@ -5,11 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
-
-	secretmanager "cloud.google.com/go/secretmanager/apiv1"
-	"cloud.google.com/go/secretmanager/apiv1/secretmanagerpb"
 
 	"github.com/geminihook/geminihook/events"
 	"github.com/geminihook/geminihook/internal/confirm"
@@ -83,7 +79,7 @@ func (e *env) confirmMode(name string, haveKey, dynamicWebhooks bool) string {
 type confirmer struct {
 	mode   string
 	c      *confirm.Confirmer
-	keys   *apiKeySource // nil for a literal key
+	keys   *secrets.Value // nil for a literal key
 	now    func() time.Time
 	budget time.Duration
 }
@@ -108,8 +104,14 @@ func newConfirmer(ctx context.Context, cfg config, opts buildOptions, s *server)
 		if err != nil {
 			return nil, fmt.Errorf("GEMINI_API_KEY_SECRET: %w", err)
 		}
-		cf.keys = newAPIKeySource(client, cfg.APIKeySecret, opts.secrets, opts.now)
-		co.APIKey = cf.keys.Key
+		so := opts.secrets
+		so.Now = opts.now
+		if cf.keys, err = secrets.NewValue(client, cfg.APIKeySecret, so); err != nil {
+			return nil, fmt.Errorf("GEMINI_API_KEY_SECRET: %w", err)
+		}
+		// Registered after the client's Close, so run before it.
+		s.closers = append(s.closers, cf.keys.Close)
+		co.APIKey = cf.keys.Get
 	}
 	c, err := confirm.New(co)
 	if err != nil {
@@ -136,7 +138,9 @@ func (cf *confirmer) check(ctx context.Context, n events.Normalized, body []byte
 	case errors.Is(err, confirm.ErrUnsupported):
 		return n, nil
 	case errors.Is(err, confirm.ErrKeyRefused):
-		cf.keys.stale() // a rotated key is read again before the next call
+		if cf.keys != nil {
+			cf.keys.Invalidate() // a rotated key is read again before long
+		}
 		return n, fmt.Errorf("%w: %w", errUnavailable, err)
 	case err != nil:
 		return n, fmt.Errorf("%w: %w", errConfirmUnavailable, err)
@@ -156,103 +160,4 @@ func (cf *confirmer) check(ctx context.Context, n events.Normalized, body []byte
 		Reason:  events.ReasonUnconfirmed,
 		Err:     fmt.Errorf("the Gemini API disputes the event: %s", r.Reason),
 	}, nil
-}
-
-// apiKeySource reads the Gemini API key from a Secret Manager secret (its
-// latest version) or version, and re-reads it as secrets.Keyring re-reads
-// the webhook secret: a key older than MaxAge keeps serving while a re-read
-// runs in the background; with no key yet, the caller reads it, at most
-// once per EmptyRetryInterval while reads fail.
-type apiKeySource struct {
-	client *secretmanager.Client
-	name   string // a version name
-	opts   secrets.Options
-	now    func() time.Time
-
-	mu          sync.Mutex
-	key         string
-	loadedAt    time.Time
-	lastAttempt time.Time
-	lastErr     error
-	refreshing  bool
-}
-
-func newAPIKeySource(client *secretmanager.Client, name string, opts secrets.Options, now func() time.Time) *apiKeySource {
-	if !strings.Contains(name, "/versions/") {
-		name += "/versions/latest"
-	}
-	if opts.MaxAge <= 0 {
-		opts.MaxAge = secrets.DefaultMaxAge
-	}
-	if opts.MinRefreshInterval <= 0 {
-		opts.MinRefreshInterval = secrets.DefaultMinRefreshInterval
-	}
-	if opts.EmptyRetryInterval <= 0 {
-		opts.EmptyRetryInterval = secrets.DefaultEmptyRetryInterval
-	}
-	return &apiKeySource{client: client, name: name, opts: opts, now: now}
-}
-
-// Key returns the API key. Errors name the secret, never a value.
-func (k *apiKeySource) Key(ctx context.Context) (string, error) {
-	k.mu.Lock()
-	now := k.now()
-	if k.key != "" {
-		key := k.key
-		if now.Sub(k.loadedAt) >= k.opts.MaxAge && !k.refreshing && now.Sub(k.lastAttempt) >= k.opts.MinRefreshInterval {
-			k.refreshing = true
-			go func() {
-				ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), secretCallTimeout)
-				defer cancel()
-				k.load(ctx)
-				k.mu.Lock()
-				k.refreshing = false
-				k.mu.Unlock()
-			}()
-		}
-		k.mu.Unlock()
-		return key, nil
-	}
-	if k.lastErr != nil && now.Sub(k.lastAttempt) < k.opts.EmptyRetryInterval {
-		err := k.lastErr
-		k.mu.Unlock()
-		return "", err
-	}
-	k.mu.Unlock()
-	return k.load(ctx)
-}
-
-// load reads the version once and records the outcome.
-func (k *apiKeySource) load(ctx context.Context) (string, error) {
-	resp, err := k.client.AccessSecretVersion(ctx, &secretmanagerpb.AccessSecretVersionRequest{Name: k.name})
-	key := ""
-	if err == nil {
-		if key = strings.TrimSpace(string(resp.GetPayload().GetData())); key == "" {
-			err = errors.New("the version is empty")
-		}
-	}
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	k.lastAttempt, k.lastErr = k.now(), nil
-	if err != nil {
-		k.lastErr = fmt.Errorf("read the Gemini API key %s: %w", k.name, err)
-		if k.key != "" {
-			return k.key, nil // the key held keeps serving
-		}
-		return "", k.lastErr
-	}
-	k.key, k.loadedAt = key, k.lastAttempt
-	return key, nil
-}
-
-// stale makes the next Key re-read the secret (in the background, at most
-// once per MinRefreshInterval): the API refused the key held, which a
-// rotation may have replaced. A nil source (a literal key) does nothing.
-func (k *apiKeySource) stale() {
-	if k == nil {
-		return
-	}
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	k.loadedAt = time.Time{}
 }

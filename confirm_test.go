@@ -1,10 +1,12 @@
 package geminihook
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +21,7 @@ import (
 	"github.com/geminihook/geminihook/internal/devstack"
 	"github.com/geminihook/geminihook/internal/geminijobs"
 	"github.com/geminihook/geminihook/internal/samples"
+	"github.com/geminihook/geminihook/internal/secrets"
 )
 
 const (
@@ -462,4 +465,57 @@ func TestConfirmKeyRereadAfterRefusal(t *testing.T) {
 			t.Fatal("the refused key was not read again")
 		}
 	}
+}
+
+// TestSecretReadsEndAtShutdown: background re-reads of the API key and of
+// the signing secrets, hanging on Secret Manager, are cancelled and waited
+// for by Shutdown, before the Secret Manager client is closed: none
+// outlives the function.
+func TestSecretReadsEndAtShutdown(t *testing.T) {
+	h := newConfirmHarness(t, "all", harnessOptions{})
+	h.seed("batch.succeeded", 1, true)
+	h.seed("batch.succeeded", 2, true)
+	h.wantAnswer(h.deliver("msg_s1", "batch.succeeded", 1, false), 200, resultPublished, "")
+	reads := h.sm.Calls("AccessSecretVersion")
+	h.sm.Delay("AccessSecretVersion", time.Hour)
+	h.clock.Add(secrets.DefaultMaxAge)
+	// Served with the key and secrets held; both re-reads start.
+	h.wantAnswer(h.deliver("msg_s2", "batch.succeeded", 2, false), 200, resultPublished, "")
+	for deadline := time.Now().Add(10 * time.Second); h.sm.Calls("AccessSecretVersion") < reads+2; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the background re-reads did not reach Secret Manager")
+		}
+	}
+	if n := len(secretsGoroutines()); n < 2 {
+		t.Fatalf("%d background re-reads running, want 2: the check below would prove little", n)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := h.fn.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if g := secretsGoroutines(); len(g) != 0 {
+		t.Fatalf("%d goroutines of internal/secrets left after Shutdown:\n%s", len(g), strings.Join(g, "\n\n"))
+	}
+}
+
+// secretsGoroutines returns the stacks of the goroutines running
+// internal/secrets code.
+func secretsGoroutines() []string {
+	buf := make([]byte, 1<<16)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	var out []string
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if strings.Contains(g, "geminihook/internal/secrets.") {
+			out = append(out, g)
+		}
+	}
+	return out
 }

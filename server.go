@@ -178,6 +178,7 @@ func buildServer(ctx context.Context, cfg config, opts buildOptions) (_ *server,
 			return nil, err
 		}
 		keyring, s.secrets = kr, kr
+		s.closers = append(s.closers, kr.Close) // runs before the client's Close
 	}
 
 	var keySet verify.KeySet

@@ -1,14 +1,19 @@
-// Package secrets supplies the HMAC signing secrets of static Gemini webhooks
-// from Secret Manager, so that a rotation is picked up without a redeploy.
+// Package secrets reads secrets from Secret Manager and keeps them fresh,
+// so that a rotation is picked up without a redeploy: a Keyring supplies
+// the HMAC signing secrets of static Gemini webhooks, a Value one secret's
+// text (the Gemini API key).
 //
 // A Keyring names either a secret (every ENABLED version is an accepted key,
-// newest first, a few at most) or one version. Keys are cached for a TTL,
-// re-read in the background once stale, and re-read when a delivery matches
-// none of them, at most once per interval: the same policy, under the same
-// option names, as verify.RemoteKeySet for JWKS keys.
-// When Secret Manager fails, the keys already held keep serving; with none
-// held, Secrets reports verify.ErrKeySetUnavailable and the function answers
-// 503 so that Gemini retries.
+// newest first, a few at most) or one version; a Value names a version, or
+// a secret for its latest version. Both follow one refresh policy, written
+// once: what was read is cached for MaxAge, re-read in the background once
+// stale (the old value serving meanwhile), and re-read on demand (a
+// delivery that matches no key, Value.Invalidate) at most once per
+// MinRefreshInterval: the same policy, under the same option names, as
+// verify.RemoteKeySet for JWKS keys. When Secret Manager fails, what is
+// already held keeps serving; with nothing held, Keyring.Secrets reports
+// verify.ErrKeySetUnavailable and the function answers 503 so that Gemini
+// retries. Close stops the background re-reads.
 package secrets
 
 import (
@@ -74,46 +79,68 @@ const (
 	DefaultMaxVersions        = 5
 )
 
-// Options configures a Keyring; the zero value of each field is its default.
+// Options configures a Keyring or a Value; the zero value of each field is
+// its default.
 type Options struct {
-	// MaxAge is how long loaded keys are used before they are re-read (in
-	// the background; the old keys keep serving meanwhile). Zero means
+	// MaxAge is how long a read value is used before it is re-read (in the
+	// background; the old value keeps serving meanwhile). Zero means
 	// DefaultMaxAge (5m).
 	MaxAge time.Duration
 	// MinRefreshInterval bounds how often a delivery that matches no key,
-	// or a failed load, can cause a re-read. Zero means
+	// a failed read, or Value.Invalidate can cause a re-read. Zero means
 	// DefaultMinRefreshInterval (30s).
 	MinRefreshInterval time.Duration
-	// EmptyRetryInterval bounds how often a load is retried while no key
-	// has ever been loaded. Zero means DefaultEmptyRetryInterval (2s).
+	// EmptyRetryInterval bounds how often a read is retried while no value
+	// has ever been read. Zero means DefaultEmptyRetryInterval (2s).
 	EmptyRetryInterval time.Duration
-	// MaxVersions is the most ENABLED versions used, newest first. Zero
-	// means DefaultMaxVersions (5).
+	// MaxVersions is the most ENABLED versions a Keyring uses, newest
+	// first. Zero means DefaultMaxVersions (5). A Value reads one version.
 	MaxVersions int
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
-	// Logger receives problems with single versions (never their payload).
-	// Default: discard.
+	// Logger receives a Keyring's problems with single versions (never
+	// their payload). Default: discard.
 	Logger *slog.Logger
 }
 
+// withDefaults returns o with each zero field set to its default.
+func (o Options) withDefaults() Options {
+	if o.MaxAge <= 0 {
+		o.MaxAge = DefaultMaxAge
+	}
+	if o.MinRefreshInterval <= 0 {
+		o.MinRefreshInterval = DefaultMinRefreshInterval
+	}
+	if o.EmptyRetryInterval <= 0 {
+		o.EmptyRetryInterval = DefaultEmptyRetryInterval
+	}
+	if o.MaxVersions <= 0 {
+		o.MaxVersions = DefaultMaxVersions
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return o
+}
+
 // Keyring reads signing secrets from Secret Manager. It implements
-// verify.Keyring and is safe for concurrent use.
+// verify.Keyring and is safe for concurrent use. Close stops its
+// background re-reads.
 type Keyring struct {
 	client *secretmanager.Client
 	name   string
 	opts   Options
+	cache  *cache[keyList]
+}
 
-	mu          sync.Mutex
-	keys        []verify.Secret
-	versions    []string // names of the versions behind keys, same order
-	loadedAt    time.Time
-	lastAttempt time.Time
-	lastErr     error
-	loading     chan struct{} // non-nil while a load runs; closed when done
-	generation  int           // incremented whenever the set of versions changes
-	background  bool          // a re-read of stale keys runs in the background
-	bg          sync.WaitGroup
+// keyList is what a Keyring reads: the keys, and the names of the versions
+// behind them, same order.
+type keyList struct {
+	keys     []verify.Secret
+	versions []string
 }
 
 // New returns a Keyring for name, a secret (projects/P/secrets/S) or a
@@ -122,25 +149,10 @@ func New(client *secretmanager.Client, name string, opts Options) (*Keyring, err
 	if !IsSecretName(name) {
 		return nil, fmt.Errorf("secrets: %q is not a secret or secret version name", name)
 	}
-	if opts.MaxAge <= 0 {
-		opts.MaxAge = DefaultMaxAge
-	}
-	if opts.MinRefreshInterval <= 0 {
-		opts.MinRefreshInterval = DefaultMinRefreshInterval
-	}
-	if opts.EmptyRetryInterval <= 0 {
-		opts.EmptyRetryInterval = DefaultEmptyRetryInterval
-	}
-	if opts.MaxVersions <= 0 {
-		opts.MaxVersions = DefaultMaxVersions
-	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
-	}
-	return &Keyring{client: client, name: name, opts: opts}, nil
+	k := &Keyring{client: client, name: name, opts: opts.withDefaults()}
+	// The set of keys changed when the set of versions did.
+	k.cache = newCache(k.opts, k.read, func(held, read keyList) bool { return slices.Equal(held.versions, read.versions) })
+	return k, nil
 }
 
 // Secrets returns the accepted keys, newest first. Once the keys are older
@@ -148,47 +160,24 @@ func New(client *secretmanager.Client, name string, opts Options) (*Keyring, err
 // background, so no delivery waits for Secret Manager once keys are held;
 // with no keys yet, Secrets reads them itself.
 func (k *Keyring) Secrets(ctx context.Context) ([]verify.Secret, error) {
-	k.mu.Lock()
-	now := k.opts.Now()
-	if keys := k.keys; keys != nil {
-		stale := now.Sub(k.loadedAt) >= k.opts.MaxAge
-		recentFailure := k.lastErr != nil && now.Sub(k.lastAttempt) < k.opts.MinRefreshInterval
-		if stale && !recentFailure && !k.background {
-			k.background = true
-			k.bg.Go(func() {
-				ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), backgroundReadTimeout)
-				defer cancel()
-				k.load(ctx)
-				k.mu.Lock()
-				k.background = false
-				k.mu.Unlock()
-			})
-		}
-		k.mu.Unlock()
-		return keys, nil
+	l, err := k.cache.get(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", verify.ErrKeySetUnavailable, err)
 	}
-	recentFailure := k.lastErr != nil && now.Sub(k.lastAttempt) < k.opts.EmptyRetryInterval
-	k.mu.Unlock()
-	if recentFailure {
-		return nil, k.unavailable()
-	}
-	if _, err := k.load(ctx); err != nil {
-		return nil, k.unavailable()
-	}
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if k.keys == nil {
-		return nil, k.unavailableLocked()
-	}
-	return k.keys, nil
+	return l.keys, nil
 }
 
-// backgroundReadTimeout bounds a re-read started because keys went stale.
-const backgroundReadTimeout = 30 * time.Second
-
 // Wait waits for a background re-read started by Secrets to finish; for
-// tests and orderly shutdown.
-func (k *Keyring) Wait() { k.bg.Wait() }
+// tests.
+func (k *Keyring) Wait() { k.cache.wait() }
+
+// Close stops the background re-reads: it cancels the one running, if any,
+// and waits for it to end; none starts afterwards. The keys held keep
+// serving. It returns nil, and may be called more than once.
+func (k *Keyring) Close() error {
+	k.cache.close()
+	return nil
+}
 
 // Refresh re-reads the versions when the last read is older than
 // MinRefreshInterval, and reports whether the set of keys changed. Within
@@ -197,85 +186,26 @@ func (k *Keyring) Wait() { k.bg.Wait() }
 // answered "unavailable" (and retried by the sender) rather than rejected:
 // it may be signed with a version added during the outage.
 func (k *Keyring) Refresh(ctx context.Context) (bool, error) {
-	k.mu.Lock()
-	recent := k.opts.Now().Sub(k.lastAttempt) < k.opts.MinRefreshInterval
-	lastErr := k.lastErr
-	k.mu.Unlock()
-	if recent {
-		return false, lastErr
-	}
-	return k.load(ctx)
+	return k.cache.refresh(ctx)
 }
 
 // Versions returns the names of the versions whose keys are in use, newest
 // first; useful to tell which version matched a delivery.
 func (k *Keyring) Versions() []string {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	return slices.Clone(k.versions)
-}
-
-func (k *Keyring) unavailable() error {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	return k.unavailableLocked()
-}
-
-func (k *Keyring) unavailableLocked() error {
-	if k.lastErr != nil {
-		return fmt.Errorf("%w: %w", verify.ErrKeySetUnavailable, k.lastErr)
-	}
-	return verify.ErrKeySetUnavailable
-}
-
-// load reads the versions once, merging concurrent callers into one read.
-func (k *Keyring) load(ctx context.Context) (changed bool, err error) {
-	k.mu.Lock()
-	if ch := k.loading; ch != nil {
-		gen := k.generation
-		k.mu.Unlock()
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return false, ctx.Err()
-		}
-		k.mu.Lock()
-		defer k.mu.Unlock()
-		return k.generation != gen, k.lastErr
-	}
-	ch := make(chan struct{})
-	k.loading = ch
-	k.mu.Unlock()
-
-	keys, versions, err := k.read(ctx)
-
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	k.loading = nil
-	close(ch)
-	k.lastAttempt = k.opts.Now()
-	k.lastErr = err
-	if err != nil {
-		return false, err
-	}
-	changed = !slices.Equal(versions, k.versions)
-	if changed {
-		k.generation++
-	}
-	k.keys, k.versions, k.loadedAt = keys, versions, k.lastAttempt
-	return changed, nil
+	l, _ := k.cache.peek()
+	return slices.Clone(l.versions)
 }
 
 // read fetches the keys. The context bounds the whole read.
-func (k *Keyring) read(ctx context.Context) ([]verify.Secret, []string, error) {
+func (k *Keyring) read(ctx context.Context) (keyList, error) {
 	names := []string{k.name}
 	if isSecretName(k.name) {
 		var err error
 		if names, err = k.enabledVersions(ctx); err != nil {
-			return nil, nil, err
+			return keyList{}, err
 		}
 		if len(names) == 0 {
-			return nil, nil, fmt.Errorf("secret %s has no enabled version", k.name)
+			return keyList{}, fmt.Errorf("secret %s has no enabled version", k.name)
 		}
 	}
 	type result struct {
@@ -306,13 +236,13 @@ func (k *Keyring) read(ctx context.Context) ([]verify.Secret, []string, error) {
 		}
 	}
 	if len(keys) == 0 && len(errs) == 0 {
-		return nil, nil, fmt.Errorf("secret %s: no usable version", k.name)
+		return keyList{}, fmt.Errorf("secret %s: no usable version", k.name)
 	}
 	if len(keys) == 0 {
 		// One line (errors.Join would break it), every error still wrapped.
-		return nil, nil, fmt.Errorf(strings.TrimSuffix(strings.Repeat("%w; ", len(errs)), "; "), anys(errs)...)
+		return keyList{}, fmt.Errorf(strings.TrimSuffix(strings.Repeat("%w; ", len(errs)), "; "), anys(errs)...)
 	}
-	return keys, versions, nil
+	return keyList{keys, versions}, nil
 }
 
 // enabledVersions lists the newest ENABLED versions of the secret.
@@ -364,7 +294,18 @@ var castagnoli = sync.OnceValue(func() *crc32.Table { return crc32.MakeTable(crc
 // access reads one version and parses its payload: one or more whsec_
 // secrets separated by white space.
 func (k *Keyring) access(ctx context.Context, name string) ([]verify.Secret, error) {
-	resp, err := k.client.AccessSecretVersion(ctx, &secretmanagerpb.AccessSecretVersionRequest{Name: name})
+	data, err := accessPayload(ctx, k.client, name)
+	if err != nil {
+		return nil, err
+	}
+	return ParseList(string(data))
+}
+
+// accessPayload reads the payload of version name and checks it against
+// its CRC-32C, when the service sent one. Errors name the version, never
+// the payload.
+func accessPayload(ctx context.Context, client *secretmanager.Client, name string) ([]byte, error) {
+	resp, err := client.AccessSecretVersion(ctx, &secretmanagerpb.AccessSecretVersionRequest{Name: name})
 	if err != nil {
 		return nil, fmt.Errorf("access %s: %w", name, err)
 	}
@@ -372,7 +313,7 @@ func (k *Keyring) access(ctx context.Context, name string) ([]verify.Secret, err
 	if sum := resp.GetPayload().DataCrc32C; sum != nil && int64(crc32.Checksum(data, castagnoli())) != *sum {
 		return nil, fmt.Errorf("access %s: payload checksum mismatch", name)
 	}
-	return ParseList(string(data))
+	return data, nil
 }
 
 // ParseList parses white-space separated secrets ("whsec_…"), as found in a

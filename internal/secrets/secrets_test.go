@@ -25,7 +25,7 @@ type fixture struct {
 	keys  []string // payloads added, oldest first
 }
 
-func newFixture(t *testing.T, versions int) *fixture {
+func newFixture(t testing.TB, versions int) *fixture {
 	t.Helper()
 	srv, err := smtest.NewServer()
 	if err != nil {
@@ -42,7 +42,7 @@ func newFixture(t *testing.T, versions int) *fixture {
 	return f
 }
 
-func (f *fixture) add(t *testing.T) string {
+func (f *fixture) add(t testing.TB) string {
 	s, err := verify.GenerateSecret()
 	if err != nil {
 		t.Fatal(err)
@@ -51,7 +51,7 @@ func (f *fixture) add(t *testing.T) string {
 	return f.srv.AddVersion(secret, []byte(s+"\n"))
 }
 
-func (f *fixture) keyring(t *testing.T, name string, o Options) *Keyring {
+func (f *fixture) keyring(t testing.TB, name string, o Options) *Keyring {
 	t.Helper()
 	client, err := f.srv.Client(context.Background())
 	if err != nil {
@@ -63,6 +63,7 @@ func (f *fixture) keyring(t *testing.T, name string, o Options) *Keyring {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { k.Close() }) // before the client's Close
 	return k
 }
 
