@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Profile the minimal pipeline, the function as deployed (tools/bench/deployed:
+# Profile the minimal pipeline, the contract's floor (minimal --contract),
+# the function as deployed (tools/bench/deployed:
 # the Functions Framework's server) and geminihook serve (internal/httpserver)
 # under the same closed loop of HMAC deliveries, one after the other, on
 # loopback, with the benchmark's emulator in its own process:
@@ -51,6 +52,7 @@ groups=(
   --group 'events.Parse=geminihook/events\.Parse$'
   --group '… strict body checks=geminihook/events\.strictCheck$'
   --group 'events.NewMessage (event JSON and attributes)=geminihook/events\.NewMessage$'
+  --group 'floor: attribute map (router.message)=^main\.\(\*router\)\.message$'
   --group 'delivery log line=^log/slog\.|geminihook\.logDelivery$'
   --group 'publish call: hand-off and wait=^cloud\.google\.com/go/pubsub/v2\.\(\*Publisher\)\.Publish$|go\/internal\/pubsub\.\(\*PublishResult\)\.Get$'
   --group 'pubsub client: bundler, gRPC, proto=pubsub/v2\.\(\*Publisher\)\.publishMessageBundle'
@@ -88,11 +90,12 @@ env_vars=(
 )
 
 port=18890
-for target in minimal deployed serve; do
+for target in minimal floor deployed serve; do
   port=$((port + 1))
   case "$target" in
     serve) cmd=("$work/bin/geminihook" serve --port "$port") ;;
     minimal) cmd=("$work/bin/minimal" --port "$port" --topic "${prefix}batch") ;;
+    floor) cmd=("$work/bin/minimal" --port "$port" --contract "$prefix") ;;
     deployed) cmd=(env FUNCTION_TARGET=GeminiWebhook K_SERVICE=geminihook-bench "$work/bin/deployed" --port "$port") ;;
   esac
   # Start-up: which packages' init costs what.
@@ -124,6 +127,7 @@ for target in minimal deployed serve; do
   awk -v t="$((cpu1 - cpu0))" -v ok="${ok:-0}" 'BEGIN{printf "server CPU %.2f s for %d answers 200: %.1f us per delivery\n", t/100, ok, ok ? t/100/ok*1e6 : 0}' >>"$work/load-$target.txt"
   bin="$work/bin/$target"
   [ "$target" = serve ] && bin="$work/bin/geminihook"
+  [ "$target" = floor ] && bin="$work/bin/minimal"
   perf script -i "$work/perf-$target.data" -F comm,ip 2>/dev/null |
     "$work/bin/perfreport" --bin "$bin" --top 60 "${groups[@]}" >"$work/perf-$target.md"
   kill -TERM "$p"
