@@ -92,3 +92,44 @@ func BenchmarkMemoryFootprint(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkMemoryStore measures the Memory store's own calls per delivery,
+// without the Guard: new (Claim, then Published, on a store at its
+// capacity, so that each Published also evicts the oldest key) and
+// duplicate (Claim of a published key), with realistic keys and ids:
+//
+//	go test -run '^$' -bench BenchmarkMemoryStore -benchmem ./internal/idempotency/
+func BenchmarkMemoryStore(b *testing.B) {
+	const n = 1 << 16
+	keys, ids := make([]string, n), make([]string, n)
+	for i := range n {
+		keys[i], ids[i] = hmacKey(i), pubsubID(i)
+	}
+	b.Run("new", func(b *testing.B) {
+		m := NewMemory(MemoryOptions{Capacity: n / 2})
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			k := keys[i%n]
+			out, c, err := m.Claim(bg, k)
+			if err != nil || out.State != New {
+				b.Fatalf("Claim(%q) = %+v, %v", k, out, err)
+			}
+			if err := m.Published(bg, c, ids[i%n]); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("duplicate", func(b *testing.B) {
+		m := NewMemory(MemoryOptions{})
+		for i := range n {
+			_, c, _ := m.Claim(bg, keys[i])
+			_ = m.Published(bg, c, ids[i])
+		}
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			if out, _, _ := m.Claim(bg, keys[i%n]); out.State != Duplicate {
+				b.Fatalf("Claim = %+v", out)
+			}
+		}
+	})
+}
