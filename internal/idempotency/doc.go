@@ -90,6 +90,14 @@
 // (DefaultRetention) covers Gemini's 24 h of retries with room for the TTL
 // policy's deletion lag.
 //
+// # Memory store
+//
+// Memory follows the same protocol within one process
+// (GEMINI_DEDUPE=memory, local development, tests): leases, Duplicate with
+// the message id, late landings recorded, Release only by the claim's
+// owner. Its bounds (Capacity, Retention) and its heap per key are on its
+// doc comment.
+//
 // # Local coalescing
 //
 // Concurrent copies of one key on one instance make one store call: the
