@@ -501,7 +501,11 @@ func TestSecretReadsEndAtShutdown(t *testing.T) {
 
 // secretsGoroutines returns the stacks of the goroutines running
 // internal/secrets code.
-func secretsGoroutines() []string {
+func secretsGoroutines() []string { return goroutinesRunning("geminihook/internal/secrets.") }
+
+// goroutinesRunning returns the stacks of the goroutines with a frame
+// whose function name contains fn.
+func goroutinesRunning(fn string) []string {
 	buf := make([]byte, 1<<16)
 	for {
 		n := runtime.Stack(buf, true)
@@ -513,7 +517,7 @@ func secretsGoroutines() []string {
 	}
 	var out []string
 	for _, g := range strings.Split(string(buf), "\n\n") {
-		if strings.Contains(g, "geminihook/internal/secrets.") {
+		if strings.Contains(g, fn) {
 			out = append(out, g)
 		}
 	}

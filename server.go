@@ -183,11 +183,13 @@ func buildServer(ctx context.Context, cfg config, opts buildOptions) (_ *server,
 
 	var keySet verify.KeySet
 	if cfg.DynamicWebhooks {
-		keySet = verify.NewRemoteKeySet(cfg.JWKSURL, verify.RemoteKeySetOptions{
+		rks := verify.NewRemoteKeySet(cfg.JWKSURL, verify.RemoteKeySetOptions{
 			HTTPClient:         opts.jwksClient,
 			MinRefreshInterval: opts.jwksMinRefresh,
 			Now:                opts.now,
 		})
+		keySet = rks
+		s.closers = append(s.closers, rks.Close) // ends a JWKS fetch in flight
 	}
 
 	s.verifier, err = verify.New(verify.Options{

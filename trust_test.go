@@ -3,6 +3,7 @@ package geminihook
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -384,5 +385,41 @@ func TestDynamicWebhooksMatrix(t *testing.T) {
 				t.Errorf("the configuration error does not name GEMINI_JWT_AUDIENCE:\n%s", h.logs.String())
 			}
 		})
+	}
+}
+
+// TestJWKSFetchEndsAtShutdown: a background refresh of the key set stuck
+// on a JWKS endpoint that does not answer is ended by Shutdown, not left
+// to run out its timeout after the server is gone.
+func TestJWKSFetchEndsAtShutdown(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOptions{})
+	body := h.sample("batch.succeeded", 1)
+	if o := h.send(h.jwtRequest("msg_jwks_1", body, nil)); o.status != 200 {
+		t.Fatalf("first JWT delivery: %+v", o)
+	}
+	fetches := h.jwks.Fetches()
+	h.jwks.Delay(time.Hour)
+	h.clock.Add(verify.DefaultMaxAge)
+	// Served from the stale set; the refresh starts in the background.
+	if o := h.send(h.jwtRequest("msg_jwks_2", h.sample("batch.succeeded", 2), nil)); o.status != 200 {
+		t.Fatalf("JWT delivery on the stale set: %+v", o)
+	}
+	for deadline := time.Now().Add(10 * time.Second); h.jwks.Fetches() < fetches+1; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the background refresh did not reach the JWKS endpoint")
+		}
+	}
+	const fetch = "geminihook/verify.(*RemoteKeySet).fetch"
+	if len(goroutinesRunning(fetch)) == 0 {
+		t.Fatal("no fetch running: the check below would prove nothing")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := h.fn.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if g := goroutinesRunning(fetch); len(g) != 0 {
+		t.Fatalf("%d JWKS fetches left after Shutdown:\n%s", len(g), strings.Join(g, "\n\n"))
 	}
 }

@@ -80,7 +80,8 @@ type RemoteKeySetOptions struct {
 //
 // The fetch runs detached from the caller's context (bounded by the HTTP
 // client's timeout and by 30s), so a caller that gives up does not fail the fetch for
-// the others waiting on it. It is built on net/http plus jwk.Parse rather
+// the others waiting on it; Close ends it and waits for it, so no fetch
+// outlives the server that owns the set. It is built on net/http plus jwk.Parse rather
 // than jwk.Fetch or jwk.Cache: jwk.Fetch does not cap the response size, and
 // jwk.Cache refreshes on a background goroutine and has no rate-limited
 // refetch on an unknown kid, which is the behaviour needed on a
@@ -101,7 +102,15 @@ type RemoteKeySet struct {
 	lastAttempt time.Time               // start of the last fetch, successful or not
 	lastErr     error                   // error of the last fetch; nil after a success
 	inflight    *fetchCall              // the running fetch; nil when none runs
+	closed      bool                    // Close was called: no fetch starts
+
+	stop    context.Context // ends every fetch at Close
+	cancel  context.CancelFunc
+	fetches sync.WaitGroup // the fetch goroutine, at most one
 }
+
+// errClosed is the reason a closed key set fetches nothing.
+var errClosed = errors.New("key set closed")
 
 // NewRemoteKeySet returns a key set fetching the JWKS at url. It does no I/O.
 func NewRemoteKeySet(url string, opts RemoteKeySetOptions) *RemoteKeySet {
@@ -114,6 +123,7 @@ func NewRemoteKeySet(url string, opts RemoteKeySetOptions) *RemoteKeySet {
 		now:      opts.Now,
 		maxBytes: opts.MaxBytes,
 	}
+	k.stop, k.cancel = context.WithCancel(context.Background())
 	if k.client == nil {
 		k.client = &http.Client{Timeout: defaultHTTPTimeout}
 	}
@@ -143,6 +153,10 @@ func (k *RemoteKeySet) URL() string { return k.url }
 // ErrKeySetUnavailable when the fetch fails; keys fetched earlier stay cached.
 func (k *RemoteKeySet) Prefetch(ctx context.Context) error {
 	k.mu.Lock()
+	if k.closed {
+		k.mu.Unlock()
+		return fmt.Errorf("%w: %w", ErrKeySetUnavailable, errClosed)
+	}
 	call := k.startFetchLocked()
 	k.mu.Unlock()
 	if err := k.wait(ctx, call); err != nil {
@@ -172,7 +186,7 @@ func (k *RemoteKeySet) preparedKey(ctx context.Context, kid string) (*preparedKe
 			// A known key is served at once; when the set is past its max
 			// age a refetch starts in the background (stale-while-revalidate,
 			// and stale-if-error since a failed fetch keeps these keys).
-			if !now.Before(k.expiresAt) && k.inflight == nil && k.mayFetchLocked(now) {
+			if !now.Before(k.expiresAt) && k.inflight == nil && !k.closed && k.mayFetchLocked(now) {
 				k.startFetchLocked()
 			}
 			k.mu.Unlock()
@@ -182,7 +196,7 @@ func (k *RemoteKeySet) preparedKey(ctx context.Context, kid string) (*preparedKe
 		if !fetched {
 			if k.inflight != nil {
 				call = k.inflight // a fetch is running: share it
-			} else if k.mayFetchLocked(now) {
+			} else if !k.closed && k.mayFetchLocked(now) {
 				call = k.startFetchLocked()
 			}
 		}
@@ -196,6 +210,8 @@ func (k *RemoteKeySet) preparedKey(ctx context.Context, kid string) (*preparedKe
 			// once a refetch is allowed", not "forged".
 			defer k.mu.Unlock()
 			switch {
+			case k.closed:
+				return nil, fmt.Errorf("%w: %w", ErrKeySetUnavailable, errClosed)
 			case k.keys != nil && k.lastErr == nil && fetched:
 				return nil, ErrUnknownKey
 			case k.keys != nil && k.lastErr == nil:
@@ -249,8 +265,21 @@ func (k *RemoteKeySet) startFetchLocked() *fetchCall {
 	call := &fetchCall{done: make(chan struct{})}
 	k.inflight = call
 	k.lastAttempt = k.now()
-	go k.fetch(call)
+	k.fetches.Go(func() { k.fetch(call) })
 	return call
+}
+
+// Close cancels a fetch in flight and waits for it to end; no fetch starts
+// afterwards. Keys already fetched keep serving; a kid not among them is
+// then ErrKeySetUnavailable. It is safe to call more than once and returns
+// nil.
+func (k *RemoteKeySet) Close() error {
+	k.mu.Lock()
+	k.closed = true
+	k.mu.Unlock()
+	k.cancel()
+	k.fetches.Wait()
+	return nil
 }
 
 func (k *RemoteKeySet) wait(ctx context.Context, call *fetchCall) error {
@@ -283,7 +312,7 @@ func (k *RemoteKeySet) fetch(call *fetchCall) {
 // download performs one GET of the JWKS and returns its keys and the max age
 // to cache them for.
 func (k *RemoteKeySet) download() (map[string]*preparedKey, time.Duration, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), maxFetchTime)
+	ctx, cancel := context.WithTimeout(k.stop, maxFetchTime)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, k.url, nil)
 	if err != nil {

@@ -365,3 +365,51 @@ func TestRemoteKeySetNonRSAKeysKept(t *testing.T) {
 	}
 	wantFetches(t, srv, 1)
 }
+
+// Close ends a fetch in flight at once (here a background refresh stuck on
+// a JWKS endpoint that never answers), waits for it, and starts none
+// afterwards: known keys keep serving, an unknown kid is unavailable (a
+// retry, not a forgery) and costs no request.
+func TestRemoteKeySetClose(t *testing.T) {
+	ks := keysOnce()
+	srv := verifytest.NewServer(ks.k1)
+	t.Cleanup(srv.Close)
+	clk := newClock(jwtNow)
+	// No client timeout: only Close can end the stuck fetch.
+	remote := verify.NewRemoteKeySet(srv.URL, verify.RemoteKeySetOptions{Now: clk.Now, HTTPClient: &http.Client{}})
+	if err := remote.Prefetch(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	srv.Delay(time.Hour)
+	clk.Add(verify.DefaultMaxAge)
+	if _, err := remote.Key(context.Background(), "k1"); err != nil {
+		t.Fatalf("Key(k1) from the stale set: %v", err)
+	}
+	eventually(t, "the background refresh to reach the server", func() bool { return srv.Fetches() == 2 })
+	closed := make(chan struct{})
+	go func() {
+		if err := remote.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+		close(closed)
+	}()
+	select {
+	case <-closed:
+	case <-time.After(20 * time.Second):
+		t.Fatal("Close did not end the fetch in flight") // it would wait out the 30 s fetch bound
+	}
+	if _, err := remote.Key(context.Background(), "k1"); err != nil {
+		t.Fatalf("Key(k1) after Close: %v", err)
+	}
+	clk.Add(time.Hour)
+	if _, err := remote.Key(context.Background(), "k9"); !errors.Is(err, verify.ErrKeySetUnavailable) {
+		t.Fatalf("Key(unknown) after Close = %v, want ErrKeySetUnavailable", err)
+	}
+	if err := remote.Prefetch(context.Background()); !errors.Is(err, verify.ErrKeySetUnavailable) {
+		t.Fatalf("Prefetch after Close = %v, want ErrKeySetUnavailable", err)
+	}
+	wantFetches(t, srv, 2)
+	if err := remote.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+}
