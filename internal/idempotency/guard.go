@@ -82,7 +82,7 @@ type Guard struct {
 // call is one attempt at a key on this instance; waiters block on done and
 // then read out and err, which are written before done is closed.
 type call struct {
-	key     keyHash // the digest of the key, for the cache
+	key     keyHash // the digest of the key, for the cache (zero if disabled)
 	done    chan struct{}
 	out     Outcome
 	err     error
@@ -115,7 +115,10 @@ func NewGuard(store Store, opts Options) *Guard {
 // attempt (or for ctx) and shares its outcome. Errors wrap ErrUnavailable,
 // or are ctx's error when ctx ends while waiting.
 func (g *Guard) Begin(ctx context.Context, key string) (Outcome, *Ticket, error) {
-	h := hashKey(key)
+	var h keyHash
+	if g.settled.capacity > 0 { // a disabled cache needs no digest
+		h = hashKey(key)
+	}
 	g.mu.Lock()
 	if id, ok := g.settled.get(h, g.now()); ok {
 		g.mu.Unlock()
