@@ -162,7 +162,7 @@ func TestCacheBounds(t *testing.T) {
 		t.Fatal("an evicted key did not reach the store")
 	}
 	clk.Add(time.Minute)
-	if g.settled.get("4", clk.Now()); g.CacheLen() != 0 {
+	if g.settled.get(hashKey("4"), clk.Now()); g.CacheLen() != 0 {
 		t.Fatalf("CacheLen = %d after the TTL, want 0", g.CacheLen())
 	}
 	calls = mem.Calls()
