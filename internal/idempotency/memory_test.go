@@ -35,36 +35,14 @@ func publishStep(as, id string) memStep { return memStep{op: "publish", as: as, 
 func releaseStep(as string) memStep     { return memStep{op: "release", as: as} }
 func waitStep(d time.Duration) memStep  { return memStep{op: "wait", d: d} }
 
-// checkMemory fails t unless m's representation is consistent: every
-// published key has exactly one current entry in fifo, the superseded
-// entries are counted, and texts holds exactly the ids not kept as numbers.
+// checkMemory fails t unless m's representation is consistent: its
+// record of published keys passes checkSettled, and no key is both claimed
+// and published.
 func checkMemory(t *testing.T, m *Memory) {
 	t.Helper()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if got, want := len(m.fifo)-m.head, len(m.published)+m.stale; got != want {
-		t.Fatalf("fifo holds %d entries, want %d published + %d superseded", got, len(m.published), m.stale)
-	}
-	current := 0
-	for i := m.head; i < len(m.fifo); i++ {
-		if m.current(i) {
-			current++
-		}
-	}
-	if current != len(m.published) {
-		t.Fatalf("%d current fifo entries for %d published keys", current, len(m.published))
-	}
-	for h, p := range m.published {
-		if i := int(p.pos - m.base); i < m.head || i >= len(m.fifo) || m.fifo[i].key != h {
-			t.Fatalf("a published record points at fifo position %d, outside [%d, %d) or at another key", i, m.head, len(m.fifo))
-		}
-		if _, ok := m.texts[h]; ok != (p.id == textID) {
-			t.Fatalf("a record with id %#x has a text id: %v", p.id, ok)
-		}
-	}
-	if len(m.texts) > len(m.published) {
-		t.Fatalf("%d text ids for %d published keys", len(m.texts), len(m.published))
-	}
+	checkSettled(t, &m.settled)
 	for h := range m.claims {
 		if _, ok := m.published[h]; ok {
 			t.Fatal("a key is both claimed and published")
