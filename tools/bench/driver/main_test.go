@@ -37,7 +37,7 @@ func TestRatiosAgainstMinimalAndBare(t *testing.T) {
 		ColdStart: map[string]*ColdStart{
 			bare: {MedianMS: 5}, minimal: {MedianMS: 10}, deployed: {MedianMS: 11}, hmac: {MedianMS: 12}, jwt: {MedianMS: 15},
 		},
-		PeakRSSKiB: map[string]int64{bare: 10240, minimal: 20480, deployed: 30720, hmac: 40960},
+		PeakRSSKiB: map[string]int64{bare: 10240, minimal: 20480, deployed: 30720, hmac: 40960, jwt: 51200},
 	}
 	got := ratios(r)
 	for name, want := range map[string]float64{
@@ -54,6 +54,7 @@ func TestRatiosAgainstMinimalAndBare(t *testing.T) {
 		"cpu_per_200_with_load/hmac/minimal": 0.75,
 		"peak_rss/serve/minimal":             2,
 		"peak_rss/serve/bare":                4,
+		"peak_rss/jwt/minimal":               2.5,
 		"throughput/deployed/minimal":        0.9,
 		"throughput/deployed/bare":           0.36,
 		"p99_at_rate/deployed/minimal":       1.2,
