@@ -44,13 +44,45 @@ func GeminiWebhook(w http.ResponseWriter, r *http.Request) {
 	defaultFunction.ServeHTTP(w, r)
 }
 
-// Shutdown stops the function: new deliveries are answered 503 (so Gemini
-// retries them elsewhere), deliveries in flight finish including their
-// publishes, and the publishers are flushed and closed. It returns when that
-// is done or ctx ends. Local servers call it on SIGTERM.
+// Shutdown stops the function behind GeminiWebhook: new deliveries are
+// answered 503 (so Gemini retries them elsewhere), deliveries in flight
+// finish including their publishes, and the publishers are flushed and
+// closed. It returns when that is done or ctx ends. The deployed function
+// calls it on SIGTERM; a server that embeds GeminiWebhook calls it when it
+// stops.
 func Shutdown(ctx context.Context) error {
 	return defaultFunction.Shutdown(ctx)
 }
+
+// Function is one instance of the function, configured from the process
+// environment on its first delivery or on Ready, exactly as the one behind
+// GeminiWebhook. Local servers (geminihook serve and dev) create one per
+// run, so that a run's shutdown never reaches into another's. The zero
+// value is not usable; call New.
+type Function struct {
+	fn *function
+}
+
+// New returns a Function. It reads nothing and does no I/O.
+func New() *Function {
+	return &Function{fn: newFunction(os.Getenv, buildOptions{})}
+}
+
+// ServeHTTP handles one delivery, as GeminiWebhook does.
+func (f *Function) ServeHTTP(w http.ResponseWriter, r *http.Request) { f.fn.ServeHTTP(w, r) }
+
+// Ready builds the function now instead of on the first delivery and
+// reports every problem that would make deliveries fail with 503
+// not_ready: the configuration (every variable at fault, as loadConfig
+// lists them), the clients (for example missing credentials), and, when
+// keys come from Secret Manager, reading them. Local servers call it at
+// start-up to refuse to serve a function that cannot work; the deployed
+// function cannot refuse to start and keeps answering 503 not_ready.
+func (f *Function) Ready(ctx context.Context) error { return f.fn.ready(ctx) }
+
+// Shutdown stops f as the package-level Shutdown stops the function behind
+// GeminiWebhook.
+func (f *Function) Shutdown(ctx context.Context) error { return f.fn.Shutdown(ctx) }
 
 // drainOnSignal waits for SIGTERM, shuts the function down and exits.
 func drainOnSignal() {

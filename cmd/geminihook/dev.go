@@ -14,6 +14,7 @@ import (
 	"cloud.google.com/go/pubsub/v2"
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
 
+	"github.com/geminihook/geminihook"
 	"github.com/geminihook/geminihook/events"
 	"github.com/geminihook/geminihook/internal/devstack"
 	"github.com/geminihook/geminihook/internal/samples"
@@ -87,7 +88,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	defer printer.stop()
 
 	served := make(chan error, 1)
-	go func() { served <- serveFunction(ctx, ln, *limits) }()
+	go func() { served <- serveFunction(ctx, geminihook.New(), ln, *limits) }()
 
 	fmt.Fprintf(stderr, `geminihook dev: function %s at %s
   Pub/Sub emulator %s, project %s, topics %s{batch,interaction,video,other,quarantine}

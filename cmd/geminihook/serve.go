@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -49,8 +48,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fs.Usage()
 		return errUsage
 	}
+	fn := geminihook.New()
 	rctx, cancel := context.WithTimeout(ctx, readyTimeout)
-	err := geminihook.Ready(rctx)
+	err := fn.Ready(rctx)
 	cancel()
 	if err != nil {
 		return fmt.Errorf("the function cannot serve deliveries:\n%s", indentProblems(err))
@@ -60,7 +60,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	fmt.Fprintf(stderr, "geminihook: serving %s on http://%s\n", geminihook.EntryPoint, ln.Addr())
-	return serveFunction(ctx, ln, *limits)
+	return serveFunction(ctx, fn, ln, *limits)
 }
 
 // serverFlags adds the HTTP server's limits to fs; the defaults are
@@ -105,14 +105,14 @@ func listen(host, port string) (net.Listener, error) {
 	return ln, nil
 }
 
-// serveFunction serves the registered function on ln until ctx ends, then
+// serveFunction serves fn on ln until ctx ends, then
 // shuts down within shutdownGrace: unfinished body reads are cut, new
 // deliveries are answered 503 shutting_down, deliveries in flight get
 // their answers, the publishers are closed under their own deadline, and
 // connections still open when the budget runs out are closed.
-func serveFunction(ctx context.Context, ln net.Listener, opts httpserver.Options) error {
-	opts.Drain = geminihook.Shutdown
-	srv := httpserver.New(http.HandlerFunc(geminihook.GeminiWebhook), opts)
+func serveFunction(ctx context.Context, fn *geminihook.Function, ln net.Listener, opts httpserver.Options) error {
+	opts.Drain = fn.Shutdown
+	srv := httpserver.New(fn, opts)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
