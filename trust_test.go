@@ -391,8 +391,10 @@ func TestDynamicWebhooksMatrix(t *testing.T) {
 // TestJWKSFetchEndsAtShutdown: a background refresh of the key set stuck
 // on a JWKS endpoint that does not answer is ended by Shutdown, not left
 // to run out its timeout after the server is gone.
+//
+// Not parallel: it looks for fetch goroutines process-wide, and parallel
+// tests fetch from JWKS endpoints of their own.
 func TestJWKSFetchEndsAtShutdown(t *testing.T) {
-	t.Parallel()
 	h := newHarness(t, harnessOptions{})
 	body := h.sample("batch.succeeded", 1)
 	if o := h.send(h.jwtRequest("msg_jwks_1", body, nil)); o.status != 200 {
