@@ -395,6 +395,8 @@ func TestDynamicWebhooksMatrix(t *testing.T) {
 // Not parallel: it looks for fetch goroutines process-wide, and parallel
 // tests fetch from JWKS endpoints of their own.
 func TestJWKSFetchEndsAtShutdown(t *testing.T) {
+	const fetch = "geminihook/verify.(*RemoteKeySet).fetch"
+	waitGoroutinesGone(t, fetch)
 	h := newHarness(t, harnessOptions{})
 	body := h.sample("batch.succeeded", 1)
 	if o := h.send(h.jwtRequest("msg_jwks_1", body, nil)); o.status != 200 {
@@ -412,7 +414,6 @@ func TestJWKSFetchEndsAtShutdown(t *testing.T) {
 			t.Fatal("the background refresh did not reach the JWKS endpoint")
 		}
 	}
-	const fetch = "geminihook/verify.(*RemoteKeySet).fetch"
 	if len(goroutinesRunning(fetch)) == 0 {
 		t.Fatal("no fetch running: the check below would prove nothing")
 	}
