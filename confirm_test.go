@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -20,6 +19,7 @@ import (
 	"github.com/geminihook/geminihook/internal/confirm"
 	"github.com/geminihook/geminihook/internal/devstack"
 	"github.com/geminihook/geminihook/internal/geminijobs"
+	"github.com/geminihook/geminihook/internal/leaktest"
 	"github.com/geminihook/geminihook/internal/samples"
 	"github.com/geminihook/geminihook/internal/secrets"
 )
@@ -472,7 +472,7 @@ func TestConfirmKeyRereadAfterRefusal(t *testing.T) {
 // for by Shutdown, before the Secret Manager client is closed: none
 // outlives the function.
 func TestSecretReadsEndAtShutdown(t *testing.T) {
-	waitGoroutinesGone(t, "geminihook/internal/secrets.")
+	leaktest.WaitGone(t, 10*time.Second, "geminihook/internal/secrets.")
 	h := newConfirmHarness(t, "all", harnessOptions{})
 	h.seed("batch.succeeded", 1, true)
 	h.seed("batch.succeeded", 2, true)
@@ -502,41 +502,4 @@ func TestSecretReadsEndAtShutdown(t *testing.T) {
 
 // secretsGoroutines returns the stacks of the goroutines running
 // internal/secrets code.
-func secretsGoroutines() []string { return goroutinesRunning("geminihook/internal/secrets.") }
-
-// waitGoroutinesGone waits, for at most 10 s, until no goroutine runs fn,
-// so that a leak check that follows sees only its own test's goroutines;
-// one left by an earlier test past that fails here, naming it.
-func waitGoroutinesGone(t *testing.T, fn string) {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		g := goroutinesRunning(fn)
-		if len(g) == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d goroutines running %s left by an earlier test:\n%s", len(g), fn, strings.Join(g, "\n\n"))
-		}
-	}
-}
-
-// goroutinesRunning returns the stacks of the goroutines with a frame
-// whose function name contains fn.
-func goroutinesRunning(fn string) []string {
-	buf := make([]byte, 1<<16)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			buf = buf[:n]
-			break
-		}
-		buf = make([]byte, 2*len(buf))
-	}
-	var out []string
-	for _, g := range strings.Split(string(buf), "\n\n") {
-		if strings.Contains(g, fn) {
-			out = append(out, g)
-		}
-	}
-	return out
-}
+func secretsGoroutines() []string { return leaktest.Running("geminihook/internal/secrets.") }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/geminihook/geminihook/events"
+	"github.com/geminihook/geminihook/internal/leaktest"
 	"github.com/geminihook/geminihook/verify"
 	"github.com/geminihook/geminihook/verify/verifytest"
 )
@@ -396,7 +397,7 @@ func TestDynamicWebhooksMatrix(t *testing.T) {
 // tests fetch from JWKS endpoints of their own.
 func TestJWKSFetchEndsAtShutdown(t *testing.T) {
 	const fetch = "geminihook/verify.(*RemoteKeySet).fetch"
-	waitGoroutinesGone(t, fetch)
+	leaktest.WaitGone(t, 10*time.Second, fetch)
 	h := newHarness(t, harnessOptions{})
 	body := h.sample("batch.succeeded", 1)
 	if o := h.send(h.jwtRequest("msg_jwks_1", body, nil)); o.status != 200 {
@@ -414,7 +415,7 @@ func TestJWKSFetchEndsAtShutdown(t *testing.T) {
 			t.Fatal("the background refresh did not reach the JWKS endpoint")
 		}
 	}
-	if len(goroutinesRunning(fetch)) == 0 {
+	if len(leaktest.Running(fetch)) == 0 {
 		t.Fatal("no fetch running: the check below would prove nothing")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -422,7 +423,7 @@ func TestJWKSFetchEndsAtShutdown(t *testing.T) {
 	if err := h.fn.Shutdown(ctx); err != nil {
 		t.Fatalf("Shutdown: %v", err)
 	}
-	if g := goroutinesRunning(fetch); len(g) != 0 {
+	if g := leaktest.Running(fetch); len(g) != 0 {
 		t.Fatalf("%d JWKS fetches left after Shutdown:\n%s", len(g), strings.Join(g, "\n\n"))
 	}
 }

@@ -3,7 +3,6 @@ package secrets
 import (
 	"context"
 	"errors"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -11,6 +10,8 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/geminihook/geminihook/internal/leaktest"
 )
 
 // apiKey is the secret the Value tests read, beside the fixture's keyring
@@ -280,23 +281,7 @@ func TestValueConcurrentReadsMerged(t *testing.T) {
 // caller, running the package's code (not its tests: a parent test waits
 // in its own function).
 func secretsGoroutines() []string {
-	buf := make([]byte, 1<<16)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			buf = buf[:n]
-			break
-		}
-		buf = make([]byte, 2*len(buf))
-	}
-	var out []string
-	for i, g := range strings.Split(string(buf), "\n\n") {
-		if i > 0 && (strings.Contains(g, "internal/secrets.(*cache[") || strings.Contains(g, "internal/secrets.(*Keyring).") ||
-			strings.Contains(g, "internal/secrets.(*Value).") || strings.Contains(g, "internal/secrets.accessPayload")) {
-			out = append(out, g)
-		}
-	}
-	return out
+	return leaktest.Running("internal/secrets.(*cache[", "internal/secrets.(*Keyring).", "internal/secrets.(*Value).", "internal/secrets.accessPayload")
 }
 
 // TestCloseEndsBackgroundRead: while a background re-read hangs on Secret
