@@ -259,7 +259,9 @@ func (c *Confirmer) snapshot(ctx context.Context, f events.Family, name string) 
 		if s, ok := c.cache.get(name, c.opts.Now()); ok {
 			return s, nil
 		}
+		led := make(chan struct{}) // closed when this caller's call runs
 		ch := c.group.DoChan(name, func() (any, error) {
+			close(led)
 			s, err := c.fetch(ctx, f, name)
 			if err == nil && s.found && terminal[s.state] {
 				c.cache.put(name, s, c.opts.Now().Add(c.opts.CacheTTL))
@@ -268,6 +270,18 @@ func (c *Confirmer) snapshot(ctx context.Context, f events.Family, name string) 
 		})
 		select {
 		case <-ctx.Done():
+			select {
+			case <-led:
+				// The call is this caller's own and ends with ctx: its
+				// outcome (the last answer, the attempts made) says more
+				// than that ctx ended, and it comes at once.
+				r := <-ch
+				if r.Err != nil {
+					return snapshot{}, r.Err
+				}
+				return r.Val.(snapshot), nil
+			default:
+			}
 			return snapshot{}, &CallError{Resource: name, Message: "waiting for the call: " + ctx.Err().Error(), kind: ErrUnavailable, ctxEnded: true}
 		case r := <-ch:
 			if r.Err != nil {
@@ -327,6 +341,7 @@ func (c *Confirmer) fetch(ctx context.Context, f events.Family, name string) (sn
 		return snapshot{}, &CallError{Resource: name, Message: redact(err.Error(), key), kind: ErrKeyRefused}
 	}
 	wait := c.opts.MinBackoff
+	var answered *apiError // the last attempt the API answered
 	for attempt := 1; ; attempt++ {
 		s, ae := c.attempt(ctx, client, f, name)
 		if ae == nil {
@@ -334,6 +349,15 @@ func (c *Confirmer) fetch(ctx context.Context, f events.Family, name string) (sn
 			return s, nil
 		}
 		ae.message = redact(ae.message, key)
+		if ae.httpStatus != 0 {
+			answered = ae
+		} else if answered != nil {
+			// No answer this time (the deadline cut the call short, or
+			// the transport failed): the error reports the API's last
+			// answer, and what came after it.
+			ae = &apiError{class: ae.class, httpStatus: answered.httpStatus, status: answered.status,
+				message: answered.message + "; then " + ae.message}
+		}
 		fail := func(kind error, ctxEnded bool) error {
 			return &CallError{Resource: name, HTTPStatus: ae.httpStatus, Status: ae.status,
 				Message: ae.message, Attempts: attempt, kind: kind, ctxEnded: ctxEnded}
