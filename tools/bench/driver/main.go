@@ -256,7 +256,7 @@ func run(ctx context.Context, bin, work string, o options, stdout, stderr io.Wri
 		cs.MedianMS = median(cs.SamplesMS)
 	}
 	if o.coldOnly {
-		res.Ratios = coldRatios(res)
+		res.Ratios = ratios(res)
 		if err := writeResults(work, res); err != nil {
 			return err
 		}
@@ -542,28 +542,11 @@ func ratios(r *Results) map[string]float64 {
 			out[name] = a / b
 		}
 	}
-	for _, base := range []string{minimal, bare} {
-		targets := []string{deployed, hmac, jwt}
-		if base == bare {
-			targets = append(targets, minimal)
-		}
-		for _, t := range targets {
-			put("throughput/"+t+"/"+base, r.Max[t].Report.Throughput, r.Max[base].Report.Throughput)
-			put("p99_at_rate/"+t+"/"+base, r.AtRate[t].Report.Latency.P99, r.AtRate[base].Report.Latency.P99)
-			put("cold_start/"+t+"/"+base, r.ColdStart[t].MedianMS, r.ColdStart[base].MedianMS)
-			put("cpu_per_200/"+t+"/"+base, perOK(r.Max[base], false), perOK(r.Max[t], false))
-			put("cpu_per_200_with_load/"+t+"/"+base, perOK(r.Max[base], true), perOK(r.Max[t], true))
-		}
-	}
-	// Against the contract's floor: what the function's own machinery
-	// costs; and the floor against the minimal: what the contract costs.
-	for _, t := range []string{deployed, hmac, floor} {
-		base := floor
-		if t == floor {
-			base = minimal
-		}
-		if r.Max[t] == nil || r.Max[base] == nil {
-			continue
+	// load puts t's load ratios against base, when both were loaded (a
+	// --cold-only run loads nothing).
+	load := func(t, base string) {
+		if r.Max[t] == nil || r.Max[base] == nil || r.AtRate[t] == nil || r.AtRate[base] == nil {
+			return
 		}
 		put("throughput/"+t+"/"+base, r.Max[t].Report.Throughput, r.Max[base].Report.Throughput)
 		put("p99_at_rate/"+t+"/"+base, r.AtRate[t].Report.Latency.P99, r.AtRate[base].Report.Latency.P99)
@@ -571,22 +554,26 @@ func ratios(r *Results) map[string]float64 {
 		put("cpu_per_200_with_load/"+t+"/"+base, perOK(r.Max[base], true), perOK(r.Max[t], true))
 	}
 	for _, base := range []string{minimal, bare} {
+		targets := []string{deployed, hmac, jwt}
+		if base == bare {
+			targets = append(targets, minimal)
+		}
+		for _, t := range targets {
+			load(t, base)
+			if r.ColdStart[t] != nil && r.ColdStart[base] != nil {
+				put("cold_start/"+t+"/"+base, r.ColdStart[t].MedianMS, r.ColdStart[base].MedianMS)
+			}
+		}
+	}
+	// Against the contract's floor: what the function's own machinery
+	// costs; and the floor against the minimal: what the contract costs.
+	load(deployed, floor)
+	load(hmac, floor)
+	load(floor, minimal)
+	for _, base := range []string{minimal, bare} {
 		put("peak_rss/deployed/"+base, float64(r.PeakRSSKiB[deployed]), float64(r.PeakRSSKiB[base]))
 		put("peak_rss/serve/"+base, float64(r.PeakRSSKiB[hmac]), float64(r.PeakRSSKiB[base]))
 		put("peak_rss/jwt/"+base, float64(r.PeakRSSKiB[jwt]), float64(r.PeakRSSKiB[base]))
-	}
-	return out
-}
-
-// coldRatios are ratios' cold-start entries, for a --cold-only run.
-func coldRatios(r *Results) map[string]float64 {
-	out := map[string]float64{}
-	for _, base := range []string{minimal, bare} {
-		for _, t := range []string{deployed, hmac, jwt, minimal} {
-			if t != base && r.ColdStart[base].MedianMS != 0 {
-				out["cold_start/"+t+"/"+base] = r.ColdStart[t].MedianMS / r.ColdStart[base].MedianMS
-			}
-		}
 	}
 	return out
 }

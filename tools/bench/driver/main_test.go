@@ -113,7 +113,7 @@ func TestColdOnlyRatiosAndTable(t *testing.T) {
 			jwt:      {MedianMS: 15, SamplesMS: []float64{15, 15, 15}},
 		},
 	}
-	r.Ratios = coldRatios(r)
+	r.Ratios = ratios(r)
 	for name, want := range map[string]float64{
 		"cold_start/deployed/minimal": 1.2,
 		"cold_start/hmac/minimal":     1.5,
