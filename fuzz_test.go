@@ -6,11 +6,11 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/geminihook/geminihook/events"
+	"github.com/geminihook/geminihook/internal/syncbuf"
 	"github.com/geminihook/geminihook/verify"
 )
 
@@ -20,36 +20,15 @@ const fuzzSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 // fuzzLimit is GEMINI_MAX_BODY_BYTES while fuzzing.
 const fuzzLimit = 64 << 10
 
-// tailBuffer is a log sink whose content is taken and cleared per input.
-type tailBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *tailBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-// take returns what was logged since the last take.
-func (s *tailBuffer) take() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := s.b.String()
-	s.b.Reset()
-	return out
-}
-
 // newFuzzHarness runs the real handler with a literal fixed key (no Secret
 // Manager round trips) and logs that can be taken per input.
-func newFuzzHarness(f *testing.F) (*harness, *tailBuffer) {
+func newFuzzHarness(f *testing.F) (*harness, *syncbuf.Buffer) {
 	h := newHarness(f, harnessOptions{env: map[string]string{
 		"GEMINI_WEBHOOK_SECRET": fuzzSecret,
 		"GEMINI_MAX_BODY_BYTES": strconv.Itoa(fuzzLimit),
 	}})
 	h.secret = verify.MustParseSecret(fuzzSecret)
-	logs := &tailBuffer{}
+	logs := &syncbuf.Buffer{}
 	h.fn.opts.logger = newTestLogger(logs)
 	return h, logs
 }
@@ -220,7 +199,7 @@ func FuzzHandler(f *testing.F) {
 		if a.ID != "" && a.ID != jsonRoundTrip(id) && !(id == "" && strings.HasPrefix(a.ID, "jwt-")) {
 			t.Fatalf("answer id %q is not the webhook id %q", a.ID, id)
 		}
-		log := logs.take()
+		log := logs.Take()
 		if len(sig) >= 16 && mode != fuzzUnsigned && strings.Contains(log, sig) {
 			t.Fatalf("the log holds the signature or token")
 		}
@@ -276,7 +255,7 @@ func FuzzHandlerToken(f *testing.F) {
 		}
 		// A token-shaped header (a compact JWS) never reaches the log.
 		tok := strings.TrimSpace(token)
-		if log := logs.take(); len(tok) >= 16 && isJWS(tok) && strings.Contains(log, tok) {
+		if log := logs.Take(); len(tok) >= 16 && isJWS(tok) && strings.Contains(log, tok) {
 			t.Fatalf("the log holds the token")
 		}
 	})

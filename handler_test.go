@@ -17,6 +17,7 @@ import (
 	"github.com/geminihook/geminihook/events"
 	idem "github.com/geminihook/geminihook/internal/idempotency"
 	"github.com/geminihook/geminihook/internal/publish"
+	"github.com/geminihook/geminihook/internal/syncbuf"
 	"github.com/geminihook/geminihook/internal/testclock"
 	"github.com/geminihook/geminihook/verify"
 	"github.com/geminihook/geminihook/verify/verifytest"
@@ -91,7 +92,7 @@ type unit struct {
 	secret verify.Secret
 	key    *verifytest.Key
 	clock  *testclock.Clock
-	logs   *syncBuffer
+	logs   *syncbuf.Buffer
 }
 
 func newUnit(t *testing.T) *unit {
@@ -100,7 +101,7 @@ func newUnit(t *testing.T) *unit {
 		pub:   &recordingPublisher{},
 		key:   verifytest.MustKey("unit-key"),
 		clock: testclock.New(time.Unix(1_800_000_000, 0)),
-		logs:  &syncBuffer{},
+		logs:  &syncbuf.Buffer{},
 	}
 	raw, err := verify.GenerateSecret()
 	if err != nil {

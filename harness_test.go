@@ -24,6 +24,7 @@ import (
 	"github.com/geminihook/geminihook/internal/samples"
 	"github.com/geminihook/geminihook/internal/secrets"
 	"github.com/geminihook/geminihook/internal/smtest"
+	"github.com/geminihook/geminihook/internal/syncbuf"
 	"github.com/geminihook/geminihook/internal/testclock"
 	"github.com/geminihook/geminihook/verify"
 	"github.com/geminihook/geminihook/verify/verifytest"
@@ -36,24 +37,6 @@ const (
 	// carry its host and X-Forwarded-Proto: https.
 	testURL = "https://geminihook-abc123-uc.a.run.app"
 )
-
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // fault is a pstest reactor whose behaviour tests change while serving.
 type fault struct {
@@ -95,7 +78,7 @@ type harness struct {
 	jwks    *verifytest.Server
 	key     *verifytest.Key
 	secret  verify.Secret // the newest secret version's key
-	logs    *syncBuffer
+	logs    *syncbuf.Buffer
 	fn      *function
 	env     map[string]string
 }
@@ -118,7 +101,7 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 		t:       t,
 		clock:   testclock.New(time.Unix(1_800_000_000, 0)),
 		publish: &fault{},
-		logs:    &syncBuffer{},
+		logs:    &syncbuf.Buffer{},
 	}
 	h.ps = pstest.NewServerWithAddress("127.0.0.1:0", pstest.ServerReactorOption{FuncName: "Publish", Reactor: h.publish})
 	t.Cleanup(func() { h.ps.Close() })

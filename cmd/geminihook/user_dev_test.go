@@ -1,40 +1,21 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/geminihook/geminihook/internal/devstack"
+	"github.com/geminihook/geminihook/internal/syncbuf"
 )
-
-// lockedBuffer is an io.Writer safe to read while a process writes it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // startDev runs 'geminihook dev --port 0' as the user would, in the
 // background, and waits until it serves. It returns its stdout and stderr.
-func (u *user) startDev() (stdout, stderr *lockedBuffer) {
+func (u *user) startDev() (stdout, stderr *syncbuf.Buffer) {
 	u.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	cmd := exec.CommandContext(ctx, u.bin, "dev", "--port", "0")
@@ -42,7 +23,7 @@ func (u *user) startDev() (stdout, stderr *lockedBuffer) {
 	for k, v := range u.env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	stdout, stderr = &lockedBuffer{}, &lockedBuffer{}
+	stdout, stderr = &syncbuf.Buffer{}, &syncbuf.Buffer{}
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	if err := cmd.Start(); err != nil {
 		cancel()
@@ -73,7 +54,7 @@ func (u *user) startDev() (stdout, stderr *lockedBuffer) {
 }
 
 // waitFor waits until b holds want.
-func waitFor(t *testing.T, b *lockedBuffer, want string) {
+func waitFor(t *testing.T, b *syncbuf.Buffer, want string) {
 	t.Helper()
 	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(b.String(), want); time.Sleep(50 * time.Millisecond) {
 		if time.Now().After(deadline) {

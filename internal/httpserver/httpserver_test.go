@@ -2,7 +2,6 @@ package httpserver
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,25 +14,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/geminihook/geminihook/internal/syncbuf"
 )
-
-// lockedBuffer collects log output from concurrent connections.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // contractHandler answers like the function: 405 with a JSON body for
 // anything but POST, 400 body_unreadable when the body cannot be read,
@@ -74,9 +57,9 @@ func (h *contractHandler) saw() []string {
 
 // start serves h on a loopback port and returns the server, its address
 // and its log.
-func start(t *testing.T, h http.Handler, opts Options) (*Server, string, *lockedBuffer) {
+func start(t *testing.T, h http.Handler, opts Options) (*Server, string, *syncbuf.Buffer) {
 	t.Helper()
-	logs := &lockedBuffer{}
+	logs := &syncbuf.Buffer{}
 	opts.Logger = slog.New(slog.NewJSONHandler(logs, nil))
 	s := New(h, opts)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

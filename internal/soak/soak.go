@@ -25,11 +25,11 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
 	"github.com/geminihook/geminihook/internal/devstack"
+	"github.com/geminihook/geminihook/internal/syncbuf"
 	"github.com/geminihook/geminihook/verify"
 	"github.com/geminihook/geminihook/verify/verifytest"
 )
@@ -81,30 +81,12 @@ func FreePort() (string, error) {
 	return port, nil
 }
 
-// lockedBuffer collects a subprocess's output.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // Process is a running `geminihook serve`.
 type Process struct {
 	// URL is the base URL the function serves on.
 	URL string
 	cmd *exec.Cmd
-	out *lockedBuffer
+	out *syncbuf.Buffer
 
 	done    chan struct{} // closed when the process has exited
 	waitErr error         // set before done is closed
@@ -121,7 +103,7 @@ func Serve(ctx context.Context, bin string, env map[string]string, args ...strin
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	p := &Process{cmd: cmd, out: &lockedBuffer{}, done: make(chan struct{})}
+	p := &Process{cmd: cmd, out: &syncbuf.Buffer{}, done: make(chan struct{})}
 	if _, set := env["GEMINI_JWT_AUDIENCE"]; !set {
 		// Dynamic webhooks need a configured audience, which Signer.JWT
 		// mints tokens for: the process's own URL, so its port is chosen
