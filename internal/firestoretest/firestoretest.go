@@ -48,6 +48,7 @@ import (
 
 	"cloud.google.com/go/firestore"
 	pb "cloud.google.com/go/firestore/apiv1/firestorepb"
+	"github.com/geminihook/geminihook/internal/grpcfault"
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -62,26 +63,17 @@ type Server struct {
 	// Addr is the host:port the server listens on (127.0.0.1 and a free port).
 	Addr string
 
-	grpc *grpc.Server
-	svc  *service
+	grpc   *grpc.Server
+	svc    *service
+	faults *grpcfault.Injector
 }
 
 type service struct {
 	pb.UnimplementedFirestoreServer
 
-	mu       sync.Mutex
-	docs     map[string]*pb.Document // by full document name
-	last     time.Time               // the latest commit time handed out
-	calls    map[string]int
-	faults   map[string]*fault        // by method, "" = every method
-	delays   map[string]time.Duration // by method, "" = every method
-	closedCh chan struct{}
-}
-
-// fault fails calls with err; n > 0 counts the calls left, n < 0 means always.
-type fault struct {
-	err error
-	n   int
+	mu   sync.Mutex
+	docs map[string]*pb.Document // by full document name
+	last time.Time               // the latest commit time handed out
 }
 
 // NewServer starts a server on 127.0.0.1 with a free port. Call Close when done.
@@ -90,28 +82,17 @@ func NewServer() (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("firestoretest: listen: %w", err)
 	}
-	svc := &service{
-		docs:     map[string]*pb.Document{},
-		calls:    map[string]int{},
-		faults:   map[string]*fault{},
-		delays:   map[string]time.Duration{},
-		closedCh: make(chan struct{}),
-	}
-	g := grpc.NewServer(grpc.UnaryInterceptor(svc.unary), grpc.StreamInterceptor(svc.stream))
+	svc := &service{docs: map[string]*pb.Document{}}
+	faults := grpcfault.New()
+	g := grpc.NewServer(grpc.UnaryInterceptor(faults.Unary), grpc.StreamInterceptor(faults.Stream))
 	pb.RegisterFirestoreServer(g, svc)
 	go func() { _ = g.Serve(lis) }()
-	return &Server{Addr: lis.Addr().String(), grpc: g, svc: svc}, nil
+	return &Server{Addr: lis.Addr().String(), grpc: g, svc: svc, faults: faults}, nil
 }
 
 // Close stops the server, ending any calls in progress (including delayed ones).
 func (s *Server) Close() {
-	s.svc.mu.Lock()
-	select {
-	case <-s.svc.closedCh:
-	default:
-		close(s.svc.closedCh)
-	}
-	s.svc.mu.Unlock()
+	s.faults.Close()
 	s.grpc.Stop()
 }
 
@@ -140,49 +121,25 @@ func (s *Server) Client(ctx context.Context, project string) (*firestore.Client,
 // "" means any method) fail with code, before they touch any document.
 // Calls beyond the n-th are served normally.
 func (s *Server) FailNext(method string, code codes.Code, n int) {
-	s.svc.mu.Lock()
-	defer s.svc.mu.Unlock()
-	s.svc.faults[method] = &fault{err: status.Error(code, "firestoretest: injected fault"), n: n}
+	s.faults.FailNext(method, status.Error(code, "firestoretest: injected fault"), n)
 }
 
 // Fail makes every later call of method ("" means every method) fail with
 // code until Recover.
 func (s *Server) Fail(method string, code codes.Code) {
-	s.svc.mu.Lock()
-	defer s.svc.mu.Unlock()
-	s.svc.faults[method] = &fault{err: status.Error(code, "firestoretest: injected fault"), n: -1}
+	s.faults.FailNext(method, status.Error(code, "firestoretest: injected fault"), -1)
 }
 
 // Delay makes every later call of method ("" means every method) wait d
 // before it is served, or until the call's context ends. Recover removes delays.
-func (s *Server) Delay(method string, d time.Duration) {
-	s.svc.mu.Lock()
-	defer s.svc.mu.Unlock()
-	s.svc.delays[method] = d
-}
+func (s *Server) Delay(method string, d time.Duration) { s.faults.Delay(method, d) }
 
 // Recover removes every fault and delay.
-func (s *Server) Recover() {
-	s.svc.mu.Lock()
-	defer s.svc.mu.Unlock()
-	clear(s.svc.faults)
-	clear(s.svc.delays)
-}
+func (s *Server) Recover() { s.faults.Recover() }
 
 // Calls reports how many times method (an RPC name such as "Commit") has
 // been called, including failed calls. "" counts every call.
-func (s *Server) Calls(method string) int {
-	s.svc.mu.Lock()
-	defer s.svc.mu.Unlock()
-	if method == "" {
-		n := 0
-		for _, c := range s.svc.calls {
-			n += c
-		}
-		return n
-	}
-	return s.svc.calls[method]
-}
+func (s *Server) Calls(method string) int { return s.faults.Calls(method) }
 
 // Document returns a copy of the stored document name (a full name,
 // projects/P/databases/D/documents/…), or nil if there is none.
@@ -205,56 +162,6 @@ func (s *Server) Documents() []*pb.Document {
 		out = append(out, proto.Clone(d).(*pb.Document))
 	}
 	return out
-}
-
-// admit counts a call of method and applies injected delays and faults.
-func (svc *service) admit(ctx context.Context, fullMethod string) error {
-	method := fullMethod[strings.LastIndexByte(fullMethod, '/')+1:]
-	svc.mu.Lock()
-	svc.calls[method]++
-	d, ok := svc.delays[method]
-	if !ok {
-		d = svc.delays[""]
-	}
-	var ferr error
-	f, ok := svc.faults[method]
-	if !ok {
-		f = svc.faults[""]
-	}
-	if f != nil && f.n != 0 {
-		ferr = f.err
-		if f.n > 0 {
-			f.n--
-		}
-	}
-	svc.mu.Unlock()
-	if d > 0 {
-		t := time.NewTimer(d)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return status.FromContextError(ctx.Err()).Err()
-		case <-svc.closedCh:
-			t.Stop()
-			return status.Error(codes.Unavailable, "server closed")
-		}
-	}
-	return ferr
-}
-
-func (svc *service) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-	if err := svc.admit(ctx, info.FullMethod); err != nil {
-		return nil, err
-	}
-	return handler(ctx, req)
-}
-
-func (svc *service) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-	if err := svc.admit(ss.Context(), info.FullMethod); err != nil {
-		return err
-	}
-	return handler(srv, ss)
 }
 
 // commitTimeLocked returns a commit time later than every earlier one, at

@@ -33,6 +33,7 @@ import (
 
 	secretmanager "cloud.google.com/go/secretmanager/apiv1"
 	"cloud.google.com/go/secretmanager/apiv1/secretmanagerpb"
+	"github.com/geminihook/geminihook/internal/grpcfault"
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -58,9 +59,10 @@ type Server struct {
 	// Addr is the host:port the server listens on (127.0.0.1 and a free port).
 	Addr string
 
-	grpc *grpc.Server
-	lis  *countingListener
-	svc  *service
+	grpc   *grpc.Server
+	lis    *countingListener
+	svc    *service
+	faults *grpcfault.Injector
 }
 
 // countingListener counts the connections it accepted.
@@ -85,14 +87,10 @@ func (l *countingListener) Accept() (net.Conn, error) {
 type service struct {
 	secretmanagerpb.UnimplementedSecretManagerServiceServer
 
-	mu       sync.Mutex
-	secrets  map[string]*secret // by full name projects/P/secrets/S
-	calls    map[string]int
-	faults   map[string]error         // by method, "" = every method
-	delays   map[string]time.Duration // by method, "" = every method
-	corrupt  bool
-	now      func() time.Time
-	closedCh chan struct{}
+	mu      sync.Mutex
+	secrets map[string]*secret // by full name projects/P/secrets/S
+	corrupt bool
+	now     func() time.Time
 
 	numMu   sync.Mutex
 	numbers map[string]string // project id -> project number
@@ -116,31 +114,22 @@ func NewServer() (*Server, error) {
 		return nil, fmt.Errorf("smtest: listen: %w", err)
 	}
 	svc := &service{
-		secrets:  map[string]*secret{},
-		calls:    map[string]int{},
-		faults:   map[string]error{},
-		delays:   map[string]time.Duration{},
-		now:      time.Now,
-		closedCh: make(chan struct{}),
-		numbers:  map[string]string{},
+		secrets: map[string]*secret{},
+		now:     time.Now,
+		numbers: map[string]string{},
 	}
 	lis := &countingListener{Listener: inner}
-	g := grpc.NewServer(grpc.UnaryInterceptor(svc.intercept))
+	faults := grpcfault.New()
+	g := grpc.NewServer(grpc.UnaryInterceptor(faults.Unary))
 	secretmanagerpb.RegisterSecretManagerServiceServer(g, svc)
-	s := &Server{Addr: lis.Addr().String(), grpc: g, lis: lis, svc: svc}
+	s := &Server{Addr: lis.Addr().String(), grpc: g, lis: lis, svc: svc, faults: faults}
 	go func() { _ = g.Serve(lis) }()
 	return s, nil
 }
 
 // Close stops the server, ending any calls in progress (including delayed ones).
 func (s *Server) Close() {
-	s.svc.mu.Lock()
-	select {
-	case <-s.svc.closedCh:
-	default:
-		close(s.svc.closedCh)
-	}
-	s.svc.mu.Unlock()
+	s.faults.Close()
 	s.grpc.Stop()
 }
 
@@ -250,27 +239,18 @@ func (svc *service) canon(name string) string {
 // Use a status error (status.Error) to choose the gRPC code; other errors
 // reach the client as codes.Unknown. Note that the real client retries
 // AccessSecretVersion on UNAVAILABLE and RESOURCE_EXHAUSTED.
-func (s *Server) Fail(method string, err error) {
-	s.svc.mu.Lock()
-	defer s.svc.mu.Unlock()
-	s.svc.faults[method] = err
-}
+func (s *Server) Fail(method string, err error) { s.faults.FailNext(method, err, -1) }
 
 // Delay makes every later call of method ("" means every method) wait d before
 // it is served, or until the call's context ends. Recover removes delays.
-func (s *Server) Delay(method string, d time.Duration) {
-	s.svc.mu.Lock()
-	defer s.svc.mu.Unlock()
-	s.svc.delays[method] = d
-}
+func (s *Server) Delay(method string, d time.Duration) { s.faults.Delay(method, d) }
 
 // Recover removes every fault and delay set with Fail and Delay, and turns
 // off CorruptCRC32C.
 func (s *Server) Recover() {
+	s.faults.Recover()
 	s.svc.mu.Lock()
 	defer s.svc.mu.Unlock()
-	clear(s.svc.faults)
-	clear(s.svc.delays)
 	s.svc.corrupt = false
 }
 
@@ -285,18 +265,7 @@ func (s *Server) CorruptCRC32C(on bool) {
 // Calls reports how many times method (an RPC name such as
 // "ListSecretVersions") has been called, including failed calls. "" counts
 // every call.
-func (s *Server) Calls(method string) int {
-	s.svc.mu.Lock()
-	defer s.svc.mu.Unlock()
-	if method == "" {
-		n := 0
-		for _, c := range s.svc.calls {
-			n += c
-		}
-		return n
-	}
-	return s.svc.calls[method]
-}
+func (s *Server) Calls(method string) int { return s.faults.Calls(method) }
 
 // Connections reports how many connections clients have opened to the
 // server so far. A gRPC client connects on its first call, so this counts
@@ -333,38 +302,6 @@ func (s *Server) Payload(versionName string) []byte {
 		return nil
 	}
 	return slices.Clone(v.payload)
-}
-
-// intercept counts calls and applies injected delays and faults.
-func (svc *service) intercept(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-	method := info.FullMethod[strings.LastIndexByte(info.FullMethod, '/')+1:]
-	svc.mu.Lock()
-	svc.calls[method]++
-	d, ok := svc.delays[method]
-	if !ok {
-		d = svc.delays[""]
-	}
-	fault, ok := svc.faults[method]
-	if !ok {
-		fault = svc.faults[""]
-	}
-	svc.mu.Unlock()
-	if d > 0 {
-		t := time.NewTimer(d)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return nil, status.FromContextError(ctx.Err()).Err()
-		case <-svc.closedCh:
-			t.Stop()
-			return nil, status.Error(codes.Unavailable, "server closed")
-		}
-	}
-	if fault != nil {
-		return nil, fault
-	}
-	return handler(ctx, req)
 }
 
 var (
