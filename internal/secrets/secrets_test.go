@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	secretmanager "cloud.google.com/go/secretmanager/apiv1"
 	"cloud.google.com/go/secretmanager/apiv1/secretmanagerpb"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -51,15 +52,22 @@ func (f *fixture) add(t testing.TB) string {
 	return f.srv.AddVersion(secret, []byte(s+"\n"))
 }
 
-func (f *fixture) keyring(t testing.TB, name string, o Options) *Keyring {
+// client returns a real Secret Manager client of the fake, closed at the
+// end of the test.
+func (f *fixture) client(t testing.TB) *secretmanager.Client {
 	t.Helper()
 	client, err := f.srv.Client(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { client.Close() })
+	return client
+}
+
+func (f *fixture) keyring(t testing.TB, name string, o Options) *Keyring {
+	t.Helper()
 	o.Now = f.clock.Now
-	k, err := New(client, name, o)
+	k, err := New(f.client(t), name, o)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,13 +25,8 @@ func (f *fixture) addValue(text string) string {
 
 func (f *fixture) value(t testing.TB, name string, o Options) *Value {
 	t.Helper()
-	client, err := f.srv.Client(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { client.Close() })
 	o.Now = f.clock.Now
-	v, err := NewValue(client, name, o)
+	v, err := NewValue(f.client(t), name, o)
 	if err != nil {
 		t.Fatal(err)
 	}
