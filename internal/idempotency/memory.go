@@ -81,7 +81,7 @@ func (m *Memory) Claim(_ context.Context, key string) (Outcome, Claim, error) {
 	}
 	// New, or an expired lease taken over.
 	m.seq++
-	c := Claim{Key: key, At: now, LeaseUntil: now.Add(m.lease), owner: strconv.FormatUint(m.seq, 10)}
+	c := Claim{Key: key, At: now, LeaseUntil: now.Add(m.lease), owner: strconv.FormatUint(m.seq, 10), hash: h, hashed: true}
 	m.claims[h] = claimRec{owner: c.owner, leaseUntil: c.LeaseUntil}
 	if len(m.claims)+m.settled.len() > 2*m.settled.capacity {
 		m.sweepLocked(now)
@@ -91,7 +91,7 @@ func (m *Memory) Claim(_ context.Context, key string) (Outcome, Claim, error) {
 
 // Published implements Store.
 func (m *Memory) Published(_ context.Context, c Claim, messageID string) error {
-	h := hashKey(c.Key)
+	h := c.digest()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.calls++
@@ -102,7 +102,7 @@ func (m *Memory) Published(_ context.Context, c Claim, messageID string) error {
 
 // Release implements Store.
 func (m *Memory) Release(_ context.Context, c Claim) error {
-	h := hashKey(c.Key)
+	h := c.digest()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.calls++

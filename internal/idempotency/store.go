@@ -56,6 +56,17 @@ type Claim struct {
 
 	owner   string    // random id written into the record
 	version time.Time // Firestore: the record's update time after the claim
+	hash    keyHash   // Memory: the key's digest, computed once by its Claim
+	hashed  bool      // hash is set
+}
+
+// digest returns the digest of c's key, computing it only if c's Claim did
+// not.
+func (c Claim) digest() keyHash {
+	if c.hashed {
+		return c.hash
+	}
+	return hashKey(c.Key)
 }
 
 // retryAfter is the wait to suggest until until, in whole seconds, at least one.
