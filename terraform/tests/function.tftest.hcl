@@ -347,11 +347,15 @@ run "source_holds_only_what_the_build_needs" {
   assert {
     condition = alltrue([
       for f in output.source_files : !anytrue([
-        for d in ["internal/devstack", "internal/geminiapi/geminiapitest", "internal/samples", "internal/smtest", "internal/soak", "verify/verifytest"] :
+        for d in [
+          "internal/devstack", "internal/firestoretest", "internal/geminiapi", "internal/geminijobs", "internal/grpcfault",
+          "internal/httpserver", "internal/leaktest", "internal/samples", "internal/smtest", "internal/soak",
+          "internal/syncbuf", "internal/testclock", "verify/verifytest",
+        ] :
         startswith(f, "${d}/")
       ])
     ])
-    error_message = "Test-support packages (devstack, geminiapitest, samples, smtest, soak, verifytest) must stay out of the archive."
+    error_message = "Test-support and CLI packages (devstack, firestoretest, geminiapi, geminijobs, grpcfault, httpserver, leaktest, samples, smtest, soak, syncbuf, testclock, verifytest) must stay out of the archive."
   }
   assert {
     condition     = data.archive_file.source.source_dir == abspath("${path.module}/..")
